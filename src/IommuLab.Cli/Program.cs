@@ -1,0 +1,3 @@
+using IommuLab.Cli;
+
+return CliApp.Run(args, Console.Out, Console.Error);
