@@ -1,0 +1,267 @@
+using IommuLab.Model.Exploration;
+using IommuLab.Model.Kernel;
+
+namespace IommuLab.Model.Drivers;
+
+/// <summary>The differences between the "fwspec drivers" the model covers (spec §6.10).</summary>
+public sealed record FwspecDriverModel(
+    string Name,
+    bool RangeCheck,
+    bool DuplicateCheck,
+    bool GroupBySharedStream,
+    bool MaskCell)
+{
+    /// <summary>arm-smmu-v3: -ERANGE beyond the stream table, -EINVAL for a SID already in the tree.</summary>
+    public static FwspecDriverModel SmmuV3 { get; } = new("arm-smmu-v3", true, true, false, false);
+
+    /// <summary>arm-smmu (v1/v2/MMU-500): fwid = SID | mask &lt;&lt; 16; masters sharing a stream entry share its group.</summary>
+    public static FwspecDriverModel Smmu { get; } = new("arm-smmu", true, false, true, true);
+
+    /// <summary>virtio-iommu: endpoint IDs, one group per device.</summary>
+    public static FwspecDriverModel Virtio { get; } = new("virtio-iommu", false, false, false, false);
+
+    /// <summary>Any other <c>#iommu-cells</c> provider: IDs appended, fwspec required, one group per device.</summary>
+    public static FwspecDriverModel Generic { get; } = new("generic-iommu", false, false, false, false);
+
+    public static FwspecDriverModel For(IommuDriverKind kind) => kind switch
+    {
+        IommuDriverKind.ArmSmmuV3 => SmmuV3,
+        IommuDriverKind.ArmSmmu => Smmu,
+        IommuDriverKind.VirtioIommu => Virtio,
+        _ => Generic,
+    };
+}
+
+/// <summary>An SMMU/virtio master allocated in probe_device into <c>dev->iommu->priv</c>.</summary>
+public sealed class FwspecMaster(int ledgerId, IommuInstance instance, IReadOnlyList<uint> ids) : ILedgered
+{
+    public int LedgerId { get; } = ledgerId;
+
+    public IommuInstance Instance { get; } = instance;
+
+    public IReadOnlyList<uint> Ids { get; } = ids;
+
+    public string Describe() => $"master#{LedgerId}{{{Instance.Name}:{string.Join(",", Ids)}}}";
+}
+
+/// <summary>Per-instance state of a fwspec driver: the stream table (STE / S2CR) and which master owns each ID.</summary>
+public sealed class FwspecInstanceState
+{
+    public SortedDictionary<uint, (StreamMode Mode, string? Ttbr, Device Owner)> Streams { get; } = [];
+
+    public Dictionary<uint, IommuGroup> StreamGroups { get; } = [];
+}
+
+/// <summary>
+/// Models the "fwspec driver" family (arm-smmu-v3 per spec §6.10, arm-smmu, virtio-iommu, generic): IDs live in the
+/// fwspec, the master is created in probe_device, and the instance is found by the fwspec's fwnode only.
+/// </summary>
+public sealed class FwspecDriver(Kernel.Kernel kernel, FwspecDriverModel model) : IommuDriver(kernel)
+{
+    private IommuDomain? _identity;
+    private IommuDomain? _blocked;
+
+    public FwspecDriverModel Model { get; } = model;
+
+    public override string Name => Model.Name;
+
+    private static FwspecInstanceState StateOf(IommuInstance inst) => (FwspecInstanceState)inst.DriverData!;
+
+    internal override async KTask<Errno> ProbeInstance(IommuInstance inst)
+    {
+        await K.Write(ObjectKind.InstanceRegisters, inst.Index);
+        inst.DriverData = new FwspecInstanceState();
+        K.Log(EventLevel.Info, K.Devices[inst.Info.Device], "probe", $"{Name} instance initialized ({inst.Info.NumStreams} stream IDs)");
+        return Errno.Ok;
+    }
+
+    /// <summary>Models the drivers' of_xlate: iommu_fwspec_add_ids() of the specifier's ID.</summary>
+    internal override async KTask<Errno> OfXlate(Device dev, FwRef spec)
+    {
+        if (spec.Args.Length == 0)
+        {
+            return Errno.EINVAL;
+        }
+
+        var id = spec.Args[0];
+        if (Model.MaskCell && spec.Args.Length > 1)
+        {
+            id = checked(id | (spec.Args[1] << 16));
+        }
+
+        return await IommuFwspecAddIds(dev, id);
+    }
+
+    /// <summary>Models iommu_fwspec_add_ids(): -EINVAL without a fwspec; appends without de-duplication.</summary>
+    private async KTask<Errno> IommuFwspecAddIds(Device dev, uint id)
+    {
+        await K.Write(ObjectKind.DevIommu, dev.Index);
+        if (dev.Iommu?.Fwspec is not { } fw)
+        {
+            return Errno.EINVAL;
+        }
+
+        fw.Ids.Add(id);
+        return Errno.Ok;
+    }
+
+    /// <summary>Models arm_smmu_probe_device()/viommu_probe_device(): fwspec required, master in priv, IDs validated.</summary>
+    internal override async KTask<(IommuInstance?, Errno)> ProbeDevice(Device dev)
+    {
+        await K.Read(ObjectKind.DevIommu, dev.Index);
+        var fw = dev.Iommu?.Fwspec;
+        if (fw?.Fwnode is not { } inst || inst.Driver != this)
+        {
+            return (null, Errno.ENODEV);
+        }
+
+        if (dev.Iommu!.Priv is not null)
+        {
+            K.Log(EventLevel.Warn, dev, "arm_smmu_probe_device", "priv already set: -EBUSY");
+            return (null, Errno.EBUSY);
+        }
+
+        var st = StateOf(inst);
+        await K.Write(ObjectKind.InstanceRegisters, inst.Index);
+        var seen = new HashSet<uint>();
+        foreach (var id in fw.Ids)
+        {
+            var sid = id & 0xffff;
+            if (Model.RangeCheck && sid >= inst.Info.NumStreams)
+            {
+                K.Log(EventLevel.Error, dev, "arm_smmu_insert_master", $"stream {sid} out of range: -ERANGE");
+                return (null, Errno.ERANGE);
+            }
+
+            if (Model.DuplicateCheck && (st.Streams.ContainsKey(sid) || !seen.Add(sid)))
+            {
+                K.Log(EventLevel.Warn, dev, "arm_smmu_insert_master", $"stream {sid} already in tree");
+                return (null, Errno.EINVAL);
+            }
+
+            seen.Add(sid);
+        }
+
+        var master = new FwspecMaster(K.Ledger.Alloc(AllocKind.SmmuMaster, $"{Name} master of {dev.Name}", K.EventIndex), inst, [.. fw.Ids.Select(i => i & 0xffff)]);
+        dev.Iommu.Priv = master;
+        foreach (var sid in master.Ids)
+        {
+            st.Streams.TryAdd(sid, (StreamMode.Disabled, null, dev));
+        }
+
+        return (inst, Errno.Ok);
+    }
+
+    internal override async KTask ReleaseDevice(Device dev)
+    {
+        await K.Write(ObjectKind.DevIommu, dev.Index);
+        if (dev.Iommu?.Priv is FwspecMaster m)
+        {
+            var st = StateOf(m.Instance);
+            foreach (var sid in m.Ids)
+            {
+                if (st.Streams.TryGetValue(sid, out var s) && s.Owner == dev)
+                {
+                    st.Streams.Remove(sid);
+                }
+            }
+
+            if (K.Ledger.IsLive(m.LedgerId))
+            {
+                K.Ledger.Free(m.LedgerId, K.EventIndex);
+            }
+
+            dev.Iommu.Priv = null;
+        }
+    }
+
+    /// <summary>generic_device_group(), or arm-smmu's shared stream-entry group.</summary>
+    internal override async KTask<(IommuGroup?, Errno)> DeviceGroup(Device dev)
+    {
+        var m = (FwspecMaster)dev.Iommu!.Priv!;
+        var st = StateOf(m.Instance);
+        await K.Write(ObjectKind.InstanceRegisters, m.Instance.Index);
+        IommuGroup? group = null;
+        if (Model.GroupBySharedStream)
+        {
+            foreach (var sid in m.Ids)
+            {
+                if (st.StreamGroups.TryGetValue(sid, out var g) && !g.Freed)
+                {
+                    if (group is not null && group != g)
+                    {
+                        return (null, Errno.EINVAL);
+                    }
+
+                    group = g;
+                }
+            }
+        }
+
+        if (group is not null)
+        {
+            group.Refs++;
+            return (group, Errno.Ok);
+        }
+
+        group = K.NewGroup(this, dev);
+        foreach (var sid in m.Ids)
+        {
+            st.StreamGroups[sid] = group;
+        }
+
+        return (group, Errno.Ok);
+    }
+
+    internal override DomainType DefDomainType(Device dev) => DomainType.None;
+
+    internal override KTask<(IommuDomain?, Errno)> DomainAlloc(DomainType type, Device dev) => KTask<(IommuDomain?, Errno)>.FromResult(type switch
+    {
+        DomainType.Identity => (_identity ??= K.NewDomain(DomainType.Identity, this), Errno.Ok),
+        DomainType.Blocked => (_blocked ??= K.NewDomain(DomainType.Blocked, this), Errno.Ok),
+        _ => (K.NewDomain(type, this), Errno.Ok),
+    });
+
+    /// <summary>Writes the stream table entries of every ID of the master.</summary>
+    internal override async KTask<Errno> AttachDev(IommuDomain domain, Device dev)
+    {
+        if (dev.Iommu?.Priv is not FwspecMaster m)
+        {
+            return Errno.ENODEV;
+        }
+
+        await K.Write(ObjectKind.InstanceRegisters, m.Instance.Index);
+        var st = StateOf(m.Instance);
+        var mode = domain.Type switch
+        {
+            DomainType.Identity => StreamMode.Bypass,
+            DomainType.Blocked => StreamMode.Disabled,
+            _ => StreamMode.Translate,
+        };
+        foreach (var sid in m.Ids)
+        {
+            st.Streams[sid] = (mode, mode == StreamMode.Translate ? $"domain {domain.Id}" : null, dev);
+        }
+
+        return Errno.Ok;
+    }
+
+    public override IEnumerable<StreamState> Streams(IommuInstance inst)
+    {
+        if (inst.DriverData is not FwspecInstanceState st)
+        {
+            yield break;
+        }
+
+        foreach (var (sid, s) in st.Streams)
+        {
+            yield return new StreamState((int)sid, s.Mode, s.Ttbr, s.Owner.Group?.Id);
+        }
+    }
+
+    public override IReadOnlyList<(IommuInstance Instance, uint Id)> Configured(Device dev) =>
+        dev.Iommu?.Fwspec is { Fwnode: { } inst } fw ? [.. fw.Ids.Select(i => (inst, i & 0xffff))] : [];
+
+    public override IReadOnlyList<(IommuInstance Instance, uint Id)> GroupCoverage(Device dev) =>
+        dev.Group is not null && dev.Iommu?.Priv is FwspecMaster m ? [.. m.Ids.Select(i => (m.Instance, i))] : [];
+}

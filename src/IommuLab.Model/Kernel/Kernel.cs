@@ -1,0 +1,113 @@
+using IommuLab.Model.Drivers;
+using IommuLab.Model.Exploration;
+
+namespace IommuLab.Model.Kernel;
+
+/// <summary>
+/// The kernel state of one execution (DESIGN.md "Kernel state"): devices, the instance list, fwspecs, groups,
+/// domains, driver-core lists, the ledger and the event log. Created fresh per execution from an immutable
+/// <see cref="Platform"/>; its functions model drivers/base/dd.c, drivers/iommu/iommu.c and of_iommu.c.
+/// </summary>
+public sealed partial class Kernel
+{
+    private readonly List<KernelEvent> _events = [];
+    private readonly List<IommuGroup> _groups = [];
+    private readonly List<IommuDomain> _domains = [];
+    private readonly Dictionary<IommuDriverKind, IommuDriver> _drivers = [];
+
+    public Kernel(Platform platform, KernelSwitches switches, Scheduler scheduler)
+    {
+        ArgumentNullException.ThrowIfNull(platform);
+        ArgumentNullException.ThrowIfNull(switches);
+        ArgumentNullException.ThrowIfNull(scheduler);
+        Platform = platform;
+        Switches = switches;
+        Sched = scheduler;
+        Devices = [.. platform.Devices.Select(d => new Device(d))];
+        Instances = [.. platform.Instances.Select(i => new IommuInstance(i))];
+        ProbeLock = scheduler.Mutex(new KObject(ObjectKind.ProbeLock, 0), "iommu_probe_device_lock");
+        DeferredProbeEnabled = platform.Knobs.AfterLateInitcall;
+        InitcallsDone = platform.Knobs.AfterLateInitcall;
+        DeferredProbeTimeout = platform.Knobs.DeferredProbeTimeout;
+        DriversDone = platform.Knobs.AfterLateInitcall && !platform.Knobs.Modules;
+    }
+
+    public Platform Platform { get; }
+
+    public KernelSwitches Switches { get; }
+
+    public Scheduler Sched { get; }
+
+    public IReadOnlyList<Device> Devices { get; }
+
+    public IReadOnlyList<IommuInstance> Instances { get; }
+
+    /// <summary>The platform bus's device list in device_add() order (bus_for_each_dev order).</summary>
+    public List<Device> Bus { get; } = [];
+
+    /// <summary>K66/K67 <c>platform_bus_type.iommu_ops</c>.</summary>
+    public IommuDriver? BusOps { get; private set; }
+
+    /// <summary><c>iommu_device_list</c>, in registration order.</summary>
+    public List<IommuInstance> InstanceList { get; } = [];
+
+    public KMutex ProbeLock { get; }
+
+    public Ledger Ledger { get; } = new();
+
+    public IReadOnlyList<KernelEvent> Events => _events;
+
+    public IReadOnlyList<IommuGroup> Groups => _groups;
+
+    public IReadOnlyList<IommuDomain> Domains => _domains;
+
+    /// <summary>Index of the schedule step being executed (for the narration).</summary>
+    public int Step { get; set; }
+
+    /// <summary>Bugs the model detected in kernel behaviour (use-after-free, NULL dereference): a crash in the real kernel.</summary>
+    public List<string> Crashes { get; } = [];
+
+    internal IommuDriver DriverFor(IommuDriverKind kind)
+    {
+        if (!_drivers.TryGetValue(kind, out var d))
+        {
+            d = kind switch
+            {
+                IommuDriverKind.AppleDart => new AppleDart(this),
+                _ => new FwspecDriver(this, FwspecDriverModel.For(kind)),
+            };
+            _drivers.Add(kind, d);
+        }
+
+        return d;
+    }
+
+    internal void Log(EventLevel level, Device? dev, string function, string message) =>
+        _events.Add(new KernelEvent(_events.Count, Step, Sched.Current?.Name ?? "-", level, dev?.Name, function, message));
+
+    internal Point Read(ObjectKind kind, int id = 0) => Sched.At(new KObject(kind, id), AccessKind.Read);
+
+    internal Point Write(ObjectKind kind, int id = 0) => Sched.At(new KObject(kind, id), AccessKind.Write);
+
+    internal KMutex GroupMutex(IommuGroup g) => Sched.Mutex(new KObject(ObjectKind.GroupMutex, g.Id), $"group {g.Id} mutex");
+
+    internal int EventIndex => _events.Count;
+
+    internal IommuGroup NewGroup(IommuDriver driver, Device dev)
+    {
+        var g = new IommuGroup(_groups.Count, driver) { Refs = 1 };
+        _groups.Add(g);
+        Log(EventLevel.Trace, dev, "iommu_group_alloc", $"allocated {g}");
+        return g;
+    }
+
+    internal IommuDomain NewDomain(DomainType type, IommuDriver driver)
+    {
+        var d = new IommuDomain(_domains.Count, type, driver);
+        _domains.Add(d);
+        return d;
+    }
+
+    /// <summary>Instance by fwnode identity.</summary>
+    internal IommuInstance? InstanceOf(FwRef r) => r.Instance is { } i ? Instances[i] : null;
+}
