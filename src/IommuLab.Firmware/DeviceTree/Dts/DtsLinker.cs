@@ -302,8 +302,10 @@ internal sealed class DtsLinker
     /// <summary>Fills every &lt;&amp;ref&gt; cell; a node without a phandle gets the next free one, appended as its last property.</summary>
     private void FixPhandleReferences(DtsNode node)
     {
-        foreach (var p in node.Properties)
+        // By index: a reference to the node itself appends its phandle property to this very list.
+        for (var i = 0; i < node.Properties.Count; i++)
         {
+            var p = node.Properties[i];
             if (p.Deleted || p.Markers is not { } markers)
             {
                 continue;
