@@ -1,0 +1,366 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace IommuLab.Firmware.DeviceTree;
+
+/// <summary>
+/// Reads a flattened device tree (DTB) into a <see cref="DeviceTree"/>. Property values are slices
+/// of the blob (no copy). Every malformation is a <see cref="DtbFormatException"/> with the offset
+/// and what was expected; nothing else escapes.
+/// </summary>
+public static class DtbReader
+{
+    /// <summary>True when the bytes start with the FDT magic.</summary>
+    public static bool LooksLikeDtb(ReadOnlySpan<byte> bytes) =>
+        bytes.Length >= 4 && BinaryPrimitives.ReadUInt32BigEndian(bytes) == Fdt.Magic;
+
+    public static DeviceTree ReadFile(string path, int maxDepth = Fdt.DefaultMaxDepth)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        return Read(File.ReadAllBytes(path), path, maxDepth);
+    }
+
+    public static DeviceTree Read(ReadOnlyMemory<byte> blob, string sourceName, int maxDepth = Fdt.DefaultMaxDepth)
+    {
+        ArgumentNullException.ThrowIfNull(sourceName);
+        return new Reader(blob, sourceName, maxDepth).Run();
+    }
+
+    private sealed class Reader(ReadOnlyMemory<byte> blob, string source, int maxDepth)
+    {
+        private readonly Dictionary<uint, DtNode> _phandles = [];
+        private string?[] _nameCache = [];
+        private int _structOff;
+        private int _structEnd;
+        private int _stringsOff;
+        private int _stringsSize;
+
+        public DeviceTree Run()
+        {
+            var span = blob.Span;
+            if (span.Length < 8)
+            {
+                throw Error(DtbError.TooSmall, 0, $"expected at least a {Fdt.HeaderSizeV16}-byte FDT header, found {span.Length} bytes");
+            }
+
+            var magic = U32(span, 0);
+            if (magic != Fdt.Magic)
+            {
+                throw Error(DtbError.BadMagic, 0, $"expected FDT magic 0xd00dfeed, found 0x{magic:x8}");
+            }
+
+            var totalSize = U32(span, 4);
+            if (span.Length < Fdt.HeaderSizeV16)
+            {
+                throw Error(DtbError.TooSmall, span.Length, $"expected a {Fdt.HeaderSizeV16}-byte header, file ends after {span.Length} bytes");
+            }
+
+            var version = U32(span, 20);
+            var lastComp = U32(span, 24);
+            if (version < 16 || lastComp > 17)
+            {
+                throw Error(DtbError.UnsupportedVersion, 20, $"expected header version 16 or 17 (last compatible <= 17), found version {version}, last compatible {lastComp}");
+            }
+
+            var headerSize = version >= 17 ? Fdt.HeaderSizeV17 : Fdt.HeaderSizeV16;
+            if (totalSize > (uint)span.Length)
+            {
+                throw Error(DtbError.TotalSizeBeyondFile, 4, $"totalsize {totalSize} runs past the end of the file ({span.Length} bytes)");
+            }
+
+            if (totalSize < headerSize)
+            {
+                throw Error(DtbError.TooSmall, 4, $"totalsize {totalSize} is smaller than the {headerSize}-byte header");
+            }
+
+            var size = (int)totalSize;
+            var structOff = U32(span, 8);
+            var stringsOff = U32(span, 12);
+            var rsvOff = U32(span, 16);
+            var bootCpu = U32(span, 28);
+            var stringsSize = U32(span, 32);
+            uint? structSize = version >= 17 ? U32(span, 36) : null;
+
+            CheckBlock("structure block", 8, structOff, structSize ?? 0, size, headerSize);
+            CheckBlock("strings block", 12, stringsOff, stringsSize, size, headerSize);
+            if (structOff % 4 != 0)
+            {
+                throw Error(DtbError.Misaligned, 8, $"expected the structure block 4-byte aligned, found offset 0x{structOff:x}");
+            }
+
+            if (rsvOff % 8 != 0)
+            {
+                throw Error(DtbError.Misaligned, 16, $"expected the memory reservation block 8-byte aligned, found offset 0x{rsvOff:x}");
+            }
+
+            if (rsvOff < headerSize || rsvOff > totalSize)
+            {
+                throw Error(DtbError.BlockOutOfBounds, 16, $"memory reservation block offset 0x{rsvOff:x} is outside 0x{headerSize:x}..0x{totalSize:x}");
+            }
+
+            _structOff = (int)structOff;
+            _structEnd = structSize is uint ss ? (int)(structOff + ss) : size;
+            _stringsOff = (int)stringsOff;
+            _stringsSize = (int)stringsSize;
+            if (structSize is uint s2 && Overlap(structOff, s2, stringsOff, stringsSize))
+            {
+                throw Error(DtbError.BlocksOverlap, 12, $"structure block 0x{structOff:x}+0x{s2:x} and strings block 0x{stringsOff:x}+0x{stringsSize:x} overlap");
+            }
+
+            var reservations = ReadReservations(span, (int)rsvOff, size, out var rsvEnd);
+            if (Overlap(rsvOff, (uint)(rsvEnd - rsvOff), structOff, structSize ?? 1)
+                || Overlap(rsvOff, (uint)(rsvEnd - rsvOff), stringsOff, stringsSize))
+            {
+                throw Error(DtbError.BlocksOverlap, 16, $"memory reservation block 0x{rsvOff:x}..0x{rsvEnd:x} overlaps the structure or strings block");
+            }
+
+            _nameCache = new string?[_stringsSize];
+            var root = ReadStructure(span);
+            var tree = new DeviceTree(root, source)
+            {
+                BootCpuId = bootCpu,
+                Version = version,
+                LastCompatibleVersion = lastComp,
+                TrailingPadding = TrailingZeros(span, size, structSize),
+            };
+            tree.MemoryReservations.AddRange(reservations);
+            return tree;
+        }
+
+        /// <summary>Padding dtc adds after the last block (-p/-S); only when it is all zeros and after every block.</summary>
+        private int TrailingZeros(ReadOnlySpan<byte> span, int size, uint? structSize)
+        {
+            var end = Math.Max(_stringsOff + _stringsSize, structSize is null ? 0 : _structEnd);
+            if (end >= size)
+            {
+                return 0;
+            }
+
+            return span[end..size].ContainsAnyExcept((byte)0) ? 0 : size - end;
+        }
+
+        private static bool Overlap(uint aOff, uint aSize, uint bOff, uint bSize) =>
+            aSize > 0 && bSize > 0 && (ulong)aOff < (ulong)bOff + bSize && (ulong)bOff < (ulong)aOff + aSize;
+
+        private void CheckBlock(string what, int field, uint off, uint len, int total, int headerSize)
+        {
+            if (off < headerSize || (ulong)off + len > (ulong)total)
+            {
+                throw Error(DtbError.BlockOutOfBounds, field, $"{what} 0x{off:x}+0x{len:x} lies outside the blob (header 0x{headerSize:x}, totalsize 0x{total:x})");
+            }
+        }
+
+        private List<MemoryReservation> ReadReservations(ReadOnlySpan<byte> span, int off, int size, out int end)
+        {
+            var list = new List<MemoryReservation>();
+            for (var p = off; ; p += Fdt.ReservationEntrySize)
+            {
+                if (p + Fdt.ReservationEntrySize > size)
+                {
+                    throw Error(DtbError.UnterminatedReservations, p, "expected a zero address/size entry ending the memory reservation block, reached totalsize");
+                }
+
+                var addr = BinaryPrimitives.ReadUInt64BigEndian(span.Slice(p, 8));
+                var len = BinaryPrimitives.ReadUInt64BigEndian(span.Slice(p + 8, 8));
+                if (addr == 0 && len == 0)
+                {
+                    end = p + Fdt.ReservationEntrySize;
+                    return list;
+                }
+
+                list.Add(new MemoryReservation(addr, len));
+            }
+        }
+
+        private DtNode ReadStructure(ReadOnlySpan<byte> span)
+        {
+            var p = _structOff;
+            var stack = new List<DtNode>(16);
+            DtNode? root = null;
+            var ended = false;
+            while (!ended)
+            {
+                if (p + 4 > _structEnd)
+                {
+                    throw Error(DtbError.UnbalancedNode, p, "expected FDT_END, reached the end of the structure block");
+                }
+
+                var tokenAt = p;
+                var token = U32(span, p);
+                p += 4;
+                switch (token)
+                {
+                    case Fdt.BeginNode:
+                    {
+                        if (root is not null && stack.Count == 0)
+                        {
+                            throw Error(DtbError.UnbalancedNode, tokenAt, "expected FDT_END after the root node, found a second FDT_BEGIN_NODE");
+                        }
+
+                        var rest = span[p.._structEnd];
+                        var nul = rest.IndexOf((byte)0);
+                        if (nul < 0)
+                        {
+                            throw Error(DtbError.UnterminatedName, p, "expected a NUL-terminated node name, reached the end of the structure block");
+                        }
+
+                        var name = nul == 0 ? string.Empty : Encoding.UTF8.GetString(rest[..nul]);
+                        if (stack.Count == 0 && name.Length != 0)
+                        {
+                            throw Error(DtbError.UnbalancedNode, p, $"expected the root node's empty name, found '{name}'");
+                        }
+
+                        if (stack.Count > 0 && name.Length == 0)
+                        {
+                            throw Error(DtbError.UnterminatedName, p, $"expected a node name below {stack[^1].Path}, found an empty name");
+                        }
+
+                        var node = new DtNode(name) { DtbOffset = tokenAt };
+                        if (stack.Count > 0)
+                        {
+                            var parent = stack[^1];
+                            if (parent.Children.Count > 0 && parent.FindChild(name) is not null)
+                            {
+                                throw Error(DtbError.DuplicateName, tokenAt, $"{parent.Path}: expected unique child names, found a second '{name}'");
+                            }
+
+                            parent.AddChild(node);
+                        }
+                        else
+                        {
+                            root = node;
+                        }
+
+                        stack.Add(node);
+                        if (stack.Count > maxDepth)
+                        {
+                            throw Error(DtbError.TooDeep, tokenAt, $"{node.Path}: nesting deeper than {maxDepth} levels");
+                        }
+
+                        p = Fdt.Align4(p + nul + 1);
+                        break;
+                    }
+
+                    case Fdt.EndNode:
+                        if (stack.Count == 0)
+                        {
+                            throw Error(DtbError.UnbalancedNode, tokenAt, "found FDT_END_NODE with no open node");
+                        }
+
+                        stack.RemoveAt(stack.Count - 1);
+                        break;
+
+                    case Fdt.Prop:
+                        p = ReadProperty(span, p, tokenAt, stack);
+                        break;
+
+                    case Fdt.Nop:
+                        break;
+
+                    case Fdt.End:
+                        if (stack.Count != 0 || root is null)
+                        {
+                            throw Error(DtbError.UnbalancedNode, tokenAt, root is null
+                                ? "expected the root FDT_BEGIN_NODE, found FDT_END"
+                                : $"found FDT_END with {stack.Count} node(s) still open ({stack[^1].Path})");
+                        }
+
+                        ended = true;
+                        break;
+
+                    default:
+                        throw Error(DtbError.UnknownToken, tokenAt, $"expected a structure token (1, 2, 3, 4 or 9), found 0x{token:x8}");
+                }
+            }
+
+            return root!;
+        }
+
+        private int ReadProperty(ReadOnlySpan<byte> span, int p, int tokenAt, List<DtNode> stack)
+        {
+            if (stack.Count == 0)
+            {
+                throw Error(DtbError.UnbalancedNode, tokenAt, "found FDT_PROP outside any node");
+            }
+
+            if (p + 8 > _structEnd)
+            {
+                throw Error(DtbError.PropertyPastBlock, p, "expected a property length and name offset, reached the end of the structure block");
+            }
+
+            var len = U32(span, p);
+            var nameOff = U32(span, p + 4);
+            var valueAt = p + 8;
+            if (len > (uint)(_structEnd - valueAt))
+            {
+                throw Error(DtbError.PropertyPastBlock, p, $"property value of {len} bytes runs past the end of the structure block (0x{_structEnd:x})");
+            }
+
+            var name = PropertyName(span, nameOff, p + 4);
+            var node = stack[^1];
+            if (node.Properties.Count > 0 && node.FindProperty(name) is not null)
+            {
+                throw Error(DtbError.DuplicateName, tokenAt, $"{node.Path}: expected unique property names, found a second '{name}'");
+            }
+
+            var prop = new DtProperty(name, blob.Slice(valueAt, (int)len)) { DtbOffset = tokenAt };
+            node.AppendProperty(prop);
+            if (name is "phandle" or "linux,phandle")
+            {
+                CheckPhandle(prop, node, valueAt);
+            }
+
+            return Fdt.Align4(valueAt + (int)len);
+        }
+
+        private void CheckPhandle(DtProperty prop, DtNode node, int valueAt)
+        {
+            if (prop.Length != 4)
+            {
+                throw Error(DtbError.InvalidPhandle, valueAt, $"{node.Path}: expected a 4-byte {prop.Name}, found {prop.Length} bytes");
+            }
+
+            var ph = prop.GetCell(0);
+            if (ph is 0 or uint.MaxValue)
+            {
+                throw Error(DtbError.InvalidPhandle, valueAt, $"{node.Path}: {prop.Name} 0x{ph:x} is reserved (0 and 0xffffffff never name a node)");
+            }
+
+            if (_phandles.TryGetValue(ph, out var other) && !ReferenceEquals(other, node))
+            {
+                throw Error(DtbError.DuplicatePhandle, valueAt, $"{node.Path}: phandle 0x{ph:x} is already used by {other.Path}");
+            }
+
+            _phandles[ph] = node;
+        }
+
+        private string PropertyName(ReadOnlySpan<byte> span, uint nameOff, int fieldAt)
+        {
+            if (nameOff >= (uint)_stringsSize)
+            {
+                throw Error(DtbError.BlockOutOfBounds, fieldAt, $"property name offset 0x{nameOff:x} lies outside the strings block (size 0x{_stringsSize:x})");
+            }
+
+            if (_nameCache[nameOff] is string cached)
+            {
+                return cached;
+            }
+
+            var start = _stringsOff + (int)nameOff;
+            var rest = span[start..(_stringsOff + _stringsSize)];
+            var nul = rest.IndexOf((byte)0);
+            if (nul < 0)
+            {
+                throw Error(DtbError.UnterminatedString, start, "expected a NUL-terminated property name, reached the end of the strings block");
+            }
+
+            var name = Encoding.UTF8.GetString(rest[..nul]);
+            _nameCache[nameOff] = name;
+            return name;
+        }
+
+        private static uint U32(ReadOnlySpan<byte> span, int at) => BinaryPrimitives.ReadUInt32BigEndian(span.Slice(at, 4));
+
+        private DtbFormatException Error(DtbError kind, long offset, string message) => new(source, kind, offset, message);
+    }
+}
