@@ -87,9 +87,12 @@ public sealed class DtsWriterCorpusTests(ITestOutputHelper output)
         Assert.Equal(files.Count, sameTree + octalQuirk);
     }
 
-    /// <summary>The point of the writer: one process over the whole corpus beats one dtc per file by far.</summary>
+    /// <summary>
+    /// The point of the writer: one process over the whole corpus beats one dtc per file (about 7.4 s wall on two
+    /// cores) by far; the bound is a third of that, with room for a Debug build on a busy machine.
+    /// </summary>
     [Fact]
-    public void Decompiling_the_whole_corpus_in_one_process_takes_well_under_a_second_per_hundred_megabytes()
+    public void Decompiling_the_whole_corpus_in_one_process_takes_under_a_third_of_one_dtc_per_file()
     {
         var blobs = Corpus.AllDtbs.Select(File.ReadAllBytes).ToArray();
         var trees = blobs.Select((b, i) => DtbReader.Read(b, i.ToString(System.Globalization.CultureInfo.InvariantCulture))).ToArray();
@@ -108,7 +111,7 @@ public sealed class DtsWriterCorpusTests(ITestOutputHelper output)
         var megabytes = blobs.Sum(b => (long)b.Length) / 1e6;
         output.WriteLine($"{trees.Length} trees, {megabytes:F1} MB of DTB -> {textBytes / 1e6:F1} MB of DTS in {sw.Elapsed.TotalMilliseconds:F0} ms "
             + $"({megabytes / sw.Elapsed.TotalSeconds:F0} MB/s of DTB)");
-        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(3), $"took {sw.Elapsed}");
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(7.4 / 3), $"took {sw.Elapsed}");
     }
 
     private static string FirstDifferingLine(byte[] expected, byte[] actual)
