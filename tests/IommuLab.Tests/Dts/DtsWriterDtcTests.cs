@@ -83,6 +83,25 @@ public sealed class DtsWriterDtcTests
         Assert.Equal(ours, Encoding.UTF8.GetString(dtc.Stdout));
     }
 
+    /// <summary>A label put on the root through <c>label: &amp;{/}</c> is printed before "/ {", as dtc does.</summary>
+    [Fact]
+    public void A_root_label_is_printed_before_the_slash_as_dtc_prints_it()
+    {
+        var source = "/dts-v1/;\n/ { a { }; };\nl0: &{/} { x; };\nl1: &{/a} { };\n";
+        var dtc = Tools.Run("dtc", ["-q", "-I", "dts", "-O", "dts", "-"], Encoding.UTF8.GetBytes(source));
+        Assert.Equal(0, dtc.ExitCode);
+
+        var root = new DtNode("");
+        root.AddLabel("l0");
+        root.AppendProperty(new DtProperty("x", ReadOnlyMemory<byte>.Empty));
+        var a = new DtNode("a");
+        a.AddLabel("l1");
+        root.AddChild(a);
+        var ours = DtsWriter.Write(new DeviceTree(root, "labelled root"));
+        Assert.Equal("/dts-v1/;\n\nl0: / {\n\tx;\n\n\tl1: a {\n\t};\n};\n", ours);
+        Assert.Equal(Encoding.UTF8.GetString(dtc.Stdout), ours);
+    }
+
     /// <summary>
     /// The one place we differ from dtc 1.6.1 on purpose: dtc forgets /plugin/ when it prints a DTS (so its
     /// text compiles back to a base tree); we keep it, on the line after /dts-v1/.
