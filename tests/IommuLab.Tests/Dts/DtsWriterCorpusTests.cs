@@ -88,30 +88,49 @@ public sealed class DtsWriterCorpusTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// The point of the writer: one process over the whole corpus beats one dtc per file (about 7.4 s wall on two
-    /// cores) by far; the bound is a third of that, with room for a Debug build on a busy machine.
+    /// The point of the writer: one process over the whole corpus beats one dtc per file by far. Timed as a ratio
+    /// on the same files under the same load (the machine is shared), each file read from memory and written
+    /// whole, against dtc reading it and printing to a pipe; plus the peer's absolute figure for the whole corpus
+    /// (one dtc per file: about 7.4 s wall on two cores).
     /// </summary>
     [Fact]
-    public void Decompiling_the_whole_corpus_in_one_process_takes_under_a_third_of_one_dtc_per_file()
+    public void Decompiling_in_one_process_is_many_times_faster_than_one_dtc_per_file()
     {
-        var blobs = Corpus.AllDtbs.Select(File.ReadAllBytes).ToArray();
-        var trees = blobs.Select((b, i) => DtbReader.Read(b, i.ToString(System.Globalization.CultureInfo.InvariantCulture))).ToArray();
+        var files = Corpus.AllDtbs;
+        var blobs = files.Select(File.ReadAllBytes).ToArray();
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(4 << 20);
-        DtsWriter.Write(trees[0], buffer);
+        DtsWriter.Write(DtbReader.Read(blobs[0], "warm-up"), buffer);
+
+        var whole = Stopwatch.StartNew();
         long textBytes = 0;
-        var sw = Stopwatch.StartNew();
-        foreach (var tree in trees)
+        foreach (var blob in blobs)
         {
             buffer.ResetWrittenCount();
-            DtsWriter.Write(tree, buffer);
+            DtsWriter.Write(DtbReader.Read(blob, "timed"), buffer);
             textBytes += buffer.WrittenCount;
         }
 
-        sw.Stop();
+        whole.Stop();
+
+        var ours = TimeSpan.Zero;
+        var dtc = TimeSpan.Zero;
+        for (var i = 0; i < files.Count; i += 8)
+        {
+            var sw = Stopwatch.StartNew();
+            Tools.Dtc("-q", "-I", "dtb", "-O", "dts", files[i]);
+            dtc += sw.Elapsed;
+            sw.Restart();
+            buffer.ResetWrittenCount();
+            DtsWriter.Write(DtbReader.Read(blobs[i], "timed"), buffer);
+            ours += sw.Elapsed;
+        }
+
         var megabytes = blobs.Sum(b => (long)b.Length) / 1e6;
-        output.WriteLine($"{trees.Length} trees, {megabytes:F1} MB of DTB -> {textBytes / 1e6:F1} MB of DTS in {sw.Elapsed.TotalMilliseconds:F0} ms "
-            + $"({megabytes / sw.Elapsed.TotalSeconds:F0} MB/s of DTB)");
-        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(7.4 / 3), $"took {sw.Elapsed}");
+        output.WriteLine($"{files.Count} DTBs, {megabytes:F1} MB -> {textBytes / 1e6:F1} MB of DTS in {whole.Elapsed.TotalMilliseconds:F0} ms "
+            + $"({megabytes / whole.Elapsed.TotalSeconds:F0} MB/s, read + write); every 8th file: ours {ours.TotalMilliseconds:F0} ms, "
+            + $"dtc {dtc.TotalMilliseconds:F0} ms ({dtc / ours:F1}x)");
+        Assert.True(whole.Elapsed < TimeSpan.FromSeconds(7.4), $"whole corpus took {whole.Elapsed}");
+        Assert.True(dtc > ours * 5, $"ours {ours}, dtc {dtc}");
     }
 
     private static string FirstDifferingLine(byte[] expected, byte[] actual)
