@@ -168,28 +168,25 @@ public static partial class DtsWriter
         return pos;
     }
 
-    /// <summary>"0x" and <paramref name="cell"/> in lowercase hex with at least two digits.</summary>
+    /// <summary>
+    /// "0x" and <paramref name="cell"/> in lowercase hex with at least two digits. All eight digits are made at
+    /// once (each nibble spread into its own byte, then turned into ASCII without branches) and stored as one
+    /// 8-byte write with the wanted digits first; the bytes after them are scratch that later text overwrites,
+    /// which is why <see cref="ValueBound"/> leaves room for 8 bytes after the last cell's "0x".
+    /// </summary>
     private static int WriteHex(Span<byte> span, uint cell)
     {
-        var digits = cell <= 0xff ? 2 : (32 - BitOperations.LeadingZeroCount(cell) + 3) / 4;
+        var digits = cell <= 0xff ? 2 : (32 - BitOperations.LeadingZeroCount(cell) + 3) >> 2;
+        ulong v = cell;
+        v = (v | (v << 16)) & 0x0000_FFFF_0000_FFFFUL;
+        v = (v | (v << 8)) & 0x00FF_00FF_00FF_00FFUL;
+        v = (v | (v << 4)) & 0x0F0F_0F0F_0F0F_0F0FUL;
+        var letters = ((v + 0x0606_0606_0606_0606UL) >> 4) & 0x0101_0101_0101_0101UL;
+        var ascii = unchecked(v + 0x3030_3030_3030_3030UL + (letters * 0x27));
         span[0] = (byte)'0';
         span[1] = (byte)'x';
-        var end = 2 + digits;
-        var pos = end;
-        var rest = cell;
-        while (pos - 2 >= 2)
-        {
-            pos -= 2;
-            BinaryPrimitives.WriteUInt16LittleEndian(span[pos..], HexPairs[rest & 0xff]);
-            rest >>= 8;
-        }
-
-        if (pos > 2)
-        {
-            span[2] = HexDigit(rest & 0xf);
-        }
-
-        return end;
+        BinaryPrimitives.WriteUInt64BigEndian(span[2..], ascii << ((8 - digits) * 8));
+        return 2 + digits;
     }
 
     /// <summary>Exactly 16 lowercase hex digits (the /memreserve/ form, %016llx).</summary>
