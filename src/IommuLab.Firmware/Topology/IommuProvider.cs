@@ -25,7 +25,8 @@ public sealed record IommuProvider(
     }
 }
 
-internal static class Strings
+/// <summary>Formatting shared by the decoders and the renderers.</summary>
+public static class Strings
 {
     /// <summary>The <c>compatible</c> list; a value that is not a NUL-terminated list reads as its first string.</summary>
     public static IReadOnlyList<string> Compatible(DtNode node)
@@ -46,5 +47,8 @@ internal static class Strings
 
     public static string Hex(uint v) => $"0x{v:x}";
 
-    public static string Args(IReadOnlyList<uint> args) => "<" + string.Join(' ', args.Select(Hex)) + ">";
+    /// <summary>A cell as DTS shows it: 0-9 plain, larger values in hex.</summary>
+    public static string Cell(uint v) => v <= 9 ? v.ToString(System.Globalization.CultureInfo.InvariantCulture) : Hex(v);
+
+    public static string Args(IReadOnlyList<uint> args) => "<" + string.Join(' ', args.Select(Cell)) + ">";
 }

@@ -176,9 +176,10 @@ internal static class IommusDecoder
     /// <summary>
     /// Heuristic (a DTB keeps no entry boundaries): the writer's framing is taken to be a uniform stride s whose
     /// slots 0, s, 2s, ... all hold phandles of nodes with <c>#iommu-cells</c>. When no such stride agrees with
-    /// its targets' cell counts, one stride disagrees, and the kernel framed the cells differently (and either
-    /// the stride has at least two slots or the kernel's walk failed), the consumer's cells do not match its
-    /// target's <c>#iommu-cells</c> and the kernel re-framed the list.
+    /// its targets' cell counts and one disagrees, the consumer's cells do not match its target's
+    /// <c>#iommu-cells</c> if either the kernel's walk failed with -EINVAL (and the stride has two or more slots,
+    /// or one slot of at most 3 args, a plausible IOMMU specifier), or the walk succeeded with a framing other
+    /// than the stride's and the stride has two or more slots.
     /// </summary>
     private static string? FindMismatch(DeviceTree.DeviceTree tree, IommusConsumer c)
     {
@@ -189,6 +190,7 @@ internal static class IommusDecoder
         }
 
         var kernelSlots = c.References.Select(r => r.CellOffset).ToArray();
+        var kernelFailed = c.End.Errno == Errno.EINVAL;
         var kernelClean = c.End.Reason == IommusEndReason.EndOfList;
         int? bad = null;
         for (var s = 1; s <= n; s++)
@@ -223,7 +225,11 @@ internal static class IommusDecoder
             }
 
             var slots = Enumerable.Range(0, n / s).Select(k => k * s).ToArray();
-            if (bad is null && !slots.SequenceEqual(kernelSlots) && (n / s >= 2 || !kernelClean))
+            var several = n / s >= 2;
+            var suspicious = kernelFailed
+                ? several || s - 1 <= 3
+                : kernelClean && several && !slots.SequenceEqual(kernelSlots);
+            if (bad is null && suspicious)
             {
                 bad = s;
             }
@@ -236,19 +242,22 @@ internal static class IommusDecoder
 
         var first = tree.FindByPhandle(c.Cells[0])!;
         var declared = first.FindProperty("#iommu-cells")!.GetCell(0);
-        var reframed = c.References.Concat(c.IgnoredReferences).FirstOrDefault(r => r.CellOffset % stride != 0);
+        var reframed = c.References.FirstOrDefault(r => r.CellOffset % stride != 0);
         var consequence = reframed is not null
             ? $"cell {reframed.CellOffset} (value {Strings.Hex(reframed.Phandle)}) is read as a phandle and resolves to {reframed.TargetPath}"
-            : c.End.IsEarly && c.End.CellOffset % stride != 0
-                ? $"cell {c.End.CellOffset} (value {Strings.Hex(c.End.Phandle ?? 0)}) is read as a phandle: {DescribeEnd(c.End)}"
-                : "the kernel's framing differs from the written one";
+            : $"the walk fails at cell {c.End.CellOffset}: {DescribeEnd(c.End)}";
+        if (reframed is not null && kernelFailed)
+        {
+            consequence += $", then fails at cell {c.End.CellOffset}: {DescribeEnd(c.End)}";
+        }
+
         return $"entries written with {stride - 1} arg cell(s) but {first.Path} has #iommu-cells = {declared}: the kernel re-frames the list; {consequence}";
     }
 
     private static string DescribeEnd(IommusEnd e) => e.Reason switch
     {
-        IommusEndReason.PhandleNotFound => "no such node, -EINVAL",
-        IommusEndReason.TargetNotProvider => $"{e.TargetPath} has no #iommu-cells, -EINVAL",
+        IommusEndReason.PhandleNotFound => $"no node has phandle {Strings.Hex(e.Phandle ?? 0)}, -EINVAL",
+        IommusEndReason.TargetNotProvider => $"value {Strings.Hex(e.Phandle ?? 0)} is read as a phandle and resolves to {e.TargetPath}, which has no #iommu-cells, -EINVAL",
         IommusEndReason.ArgsOverrun => $"{e.TargetPath}'s args overrun the property, -EINVAL",
         IommusEndReason.EmptyEntry => "empty entry, -ENOENT",
         _ => "end of list",
