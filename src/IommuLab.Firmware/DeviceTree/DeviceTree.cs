@@ -98,6 +98,9 @@ public sealed class DeviceTree
         return null;
     }
 
+    /// <summary>The DTB reader built the index while validating; reuse it.</summary>
+    internal void SetPhandleIndex(Dictionary<uint, DtNode> index) => _byPhandle = index;
+
     /// <summary>Forget cached indexes after the tree was changed (DTS compiler only).</summary>
     internal void InvalidateIndexes() => _byPhandle = null;
 

@@ -7,9 +7,19 @@ namespace IommuLab.Firmware.DeviceTree;
 /// </remarks>
 public sealed class DtNode
 {
-    private readonly List<DtProperty> _properties = [];
-    private readonly List<DtNode> _children = [];
-    private List<string>? _labels;
+    private static readonly List<DtProperty> NoProperties = [];
+
+    // Lists are allocated at their final size by the DTB reader, or lazily: most nodes are
+    // leaves, and the explorer's corpus scan reads hundreds of thousands of them.
+    private List<DtProperty> _properties = NoProperties;
+
+    // Set by the DTB reader: the property list is built from the blob on first use.
+    // _lazy is written last and read first, so a non-null value implies valid offsets.
+    private volatile DtbSource? _lazy;
+    private int _lazyFirstToken;
+    private int _lazyCount;
+    private List<DtNode>? _children;
+    private SourceExtras? _extras;
 
     public DtNode(string name)
     {
@@ -22,18 +32,22 @@ public sealed class DtNode
 
     public DtNode? Parent { get; private set; }
 
-    public IReadOnlyList<DtProperty> Properties => _properties;
+    public IReadOnlyList<DtProperty> Properties => _lazy is null ? _properties : Materialize();
 
-    public IReadOnlyList<DtNode> Children => _children;
+    public IReadOnlyList<DtNode> Children => (IReadOnlyList<DtNode>?)_children ?? [];
 
     /// <summary>Labels a DTS source put on this node (empty for DTB input).</summary>
-    public IReadOnlyList<string> Labels => (IReadOnlyList<string>?)_labels ?? [];
+    public IReadOnlyList<string> Labels => (IReadOnlyList<string>?)_extras?.Labels ?? [];
 
     /// <summary>Byte offset of the FDT_BEGIN_NODE token in the DTB, or -1.</summary>
     public int DtbOffset { get; internal set; } = -1;
 
     /// <summary>Where a DTS source first defined this node, if it came from DTS.</summary>
-    public SourcePosition? SourcePosition { get; internal set; }
+    public SourcePosition? SourcePosition
+    {
+        get => _extras?.Position;
+        internal set => (_extras ??= new()).Position = value;
+    }
 
     /// <summary>Name without the unit address ("dart" for "dart@382f00000").</summary>
     public string BaseName => Name.IndexOf('@') is var at and >= 0 ? Name[..at] : Name;
@@ -76,19 +90,36 @@ public sealed class DtNode
         }
     }
 
-    /// <summary>The node's phandle from "phandle" (or the legacy "linux,phandle"), if it has one.</summary>
+    /// <summary>The node's phandle: the first 4-byte "phandle" or legacy "linux,phandle", as unflattening takes it.</summary>
     public uint? Phandle
     {
         get
         {
-            var p = FindProperty("phandle") ?? FindProperty("linux,phandle");
-            return p is not null && p.Length == 4 ? p.GetCell(0) : null;
+            if (FindProperty("phandle") is null && FindProperty("linux,phandle") is null)
+            {
+                return null;
+            }
+
+            foreach (var p in Properties)
+            {
+                if (p.Name is "phandle" or "linux,phandle" && p.Length == 4)
+                {
+                    return p.GetCell(0);
+                }
+            }
+
+            return null;
         }
     }
 
     public DtProperty? FindProperty(string name)
     {
-        foreach (var p in _properties)
+        if (_lazy is { } lazy && !DtbLazyProperties.Contains(lazy, _lazyFirstToken, _lazyCount, name))
+        {
+            return null;
+        }
+
+        foreach (var p in Properties)
         {
             if (p.Name == name)
             {
@@ -101,6 +132,11 @@ public sealed class DtNode
 
     public DtNode? FindChild(string name)
     {
+        if (_children is null)
+        {
+            return null;
+        }
+
         foreach (var c in _children)
         {
             if (c.Name == name)
@@ -121,27 +157,31 @@ public sealed class DtNode
         {
             var n = stack.Pop();
             yield return n;
-            for (var i = n._children.Count - 1; i >= 0; i--)
+            if (n._children is { } kids)
             {
-                stack.Push(n._children[i]);
+                for (var i = kids.Count - 1; i >= 0; i--)
+                {
+                    stack.Push(kids[i]);
+                }
             }
         }
     }
 
     internal void AddLabel(string label)
     {
-        _labels ??= [];
-        if (!_labels.Contains(label, StringComparer.Ordinal))
+        var labels = (_extras ??= new()).Labels ??= [];
+        if (!labels.Contains(label, StringComparer.Ordinal))
         {
-            _labels.Add(label);
+            labels.Add(label);
         }
     }
 
-    internal void RemoveLabel(string label) => _labels?.Remove(label);
+    internal void RemoveLabel(string label) => _extras?.Labels?.Remove(label);
 
     /// <summary>Adds, or replaces in place (keeping its position, as dtc does), a property.</summary>
     internal void SetProperty(DtProperty property)
     {
+        EnsureOwnProperties();
         for (var i = 0; i < _properties.Count; i++)
         {
             if (_properties[i].Name == property.Name)
@@ -160,9 +200,59 @@ public sealed class DtNode
     }
 
     /// <summary>Appends without checking for duplicates (the DTB reader checks separately).</summary>
-    internal void AppendProperty(DtProperty property) => _properties.Add(property);
+    internal void AppendProperty(DtProperty property)
+    {
+        EnsureOwnProperties();
+        _properties.Add(property);
+    }
 
-    internal bool RemoveProperty(string name) => _properties.RemoveAll(p => p.Name == name) > 0;
+    /// <summary>Lets the DTB reader defer building the property list until it is first asked for.</summary>
+    internal void SetLazyProperties(DtbSource source, int firstToken, int count)
+    {
+        _lazyFirstToken = firstToken;
+        _lazyCount = count;
+        _lazy = source;
+    }
+
+    private List<DtProperty> Materialize()
+    {
+        var lazy = _lazy;
+        if (lazy is null)
+        {
+            return _properties;
+        }
+
+        // Two threads may race here; the first list published wins, so every caller sees one list.
+        Interlocked.CompareExchange(ref _properties, DtbLazyProperties.Build(lazy, _lazyFirstToken, _lazyCount), NoProperties);
+        _lazy = null;
+        return _properties;
+    }
+
+    internal bool RemoveProperty(string name)
+    {
+        EnsureOwnProperties();
+        return _properties.RemoveAll(p => p.Name == name) > 0;
+    }
+
+    internal void InsertChild(int index, DtNode child)
+    {
+        if (child.Parent is not null)
+        {
+            throw new InvalidOperationException($"node {child.Name} already has a parent");
+        }
+
+        child.Parent = this;
+        (_children ??= []).Insert(index, child);
+    }
+
+    private void EnsureOwnProperties()
+    {
+        Materialize();
+        if (ReferenceEquals(_properties, NoProperties))
+        {
+            _properties = [];
+        }
+    }
 
     internal void AddChild(DtNode child)
     {
@@ -172,12 +262,12 @@ public sealed class DtNode
         }
 
         child.Parent = this;
-        _children.Add(child);
+        (_children ??= []).Add(child);
     }
 
     internal bool RemoveChild(DtNode child)
     {
-        if (_children.Remove(child))
+        if (_children is not null && _children.Remove(child))
         {
             child.Parent = null;
             return true;

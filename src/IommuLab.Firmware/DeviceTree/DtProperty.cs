@@ -11,7 +11,7 @@ namespace IommuLab.Firmware.DeviceTree;
 /// </remarks>
 public sealed class DtProperty
 {
-    private List<string>? _labels;
+    private SourceExtras? _extras;
 
     public DtProperty(string name, ReadOnlyMemory<byte> value)
     {
@@ -29,23 +29,27 @@ public sealed class DtProperty
     public bool IsEmpty => Value.Length == 0;
 
     /// <summary>Labels a DTS source put on this property (empty for DTB input).</summary>
-    public IReadOnlyList<string> Labels => (IReadOnlyList<string>?)_labels ?? [];
+    public IReadOnlyList<string> Labels => (IReadOnlyList<string>?)_extras?.Labels ?? [];
 
     /// <summary>Byte offset of the FDT_PROP token in the DTB, or -1.</summary>
     public int DtbOffset { get; internal set; } = -1;
 
     /// <summary>Where a DTS source defined (or last assigned) this property, if it came from DTS.</summary>
-    public SourcePosition? SourcePosition { get; internal set; }
+    public SourcePosition? SourcePosition
+    {
+        get => _extras?.Position;
+        internal set => (_extras ??= new()).Position = value;
+    }
 
     /// <summary>Number of whole 32-bit cells, or -1 when the length is not a multiple of 4.</summary>
     public int CellCount => Value.Length % 4 == 0 ? Value.Length / 4 : -1;
 
     internal void AddLabel(string label)
     {
-        _labels ??= [];
-        if (!_labels.Contains(label, StringComparer.Ordinal))
+        var labels = (_extras ??= new()).Labels ??= [];
+        if (!labels.Contains(label, StringComparer.Ordinal))
         {
-            _labels.Add(label);
+            labels.Add(label);
         }
     }
 

@@ -29,6 +29,8 @@ public static class DtbReader
     private sealed class Reader(ReadOnlyMemory<byte> blob, string source, int maxDepth)
     {
         private readonly Dictionary<uint, DtNode> _phandles = [];
+        private readonly Dictionary<uint, string> _names = [];
+        private DtbSource _source = null!;
         private string?[] _nameCache = [];
         private int _structOff;
         private int _structEnd;
@@ -114,8 +116,22 @@ public static class DtbReader
                 throw Error(DtbError.BlocksOverlap, 16, $"memory reservation block 0x{rsvOff:x}..0x{rsvEnd:x} overlaps the structure or strings block");
             }
 
-            _nameCache = new string?[_stringsSize];
-            var root = ReadStructure(span);
+            // Names are cached by strings-block offset; the cache is pooled because a fresh
+            // array per blob would allocate eight bytes per strings-block byte.
+            _source = new DtbSource(blob[..size], _names);
+            _nameCache = System.Buffers.ArrayPool<string?>.Shared.Rent(_stringsSize);
+            DtNode root;
+            try
+            {
+                root = ReadStructure(span);
+            }
+            finally
+            {
+                Array.Clear(_nameCache, 0, _stringsSize);
+                System.Buffers.ArrayPool<string?>.Shared.Return(_nameCache);
+                _nameCache = [];
+            }
+
             var tree = new DeviceTree(root, source)
             {
                 BootCpuId = bootCpu,
@@ -124,6 +140,7 @@ public static class DtbReader
                 TrailingPadding = TrailingZeros(span, size, structSize),
             };
             tree.MemoryReservations.AddRange(reservations);
+            tree.SetPhandleIndex(_phandles);
             return tree;
         }
 
@@ -172,10 +189,50 @@ public static class DtbReader
             }
         }
 
+        /// <summary>One open node: its properties gather in a reused scratch list until the first child or its end.</summary>
+        private sealed class Frame
+        {
+            public readonly List<string> Properties = new(16);
+            public HashSet<string>? PropertyNames;
+            public int FirstPropertyToken = -1;
+            public bool HasPhandle;
+            public HashSet<string>? ChildNames;
+            public DtNode Node = null!;
+            public bool PropertiesDone;
+
+            public void Reset(DtNode node)
+            {
+                Node = node;
+                Properties.Clear();
+                FirstPropertyToken = -1;
+                HasPhandle = false;
+                PropertyNames?.Clear();
+                ChildNames?.Clear();
+                PropertiesDone = false;
+            }
+
+            public void FinishProperties(DtbSource source)
+            {
+                if (!PropertiesDone)
+                {
+                    PropertiesDone = true;
+                    if (Properties.Count > 0)
+                    {
+                        Node.SetLazyProperties(source, FirstPropertyToken, Properties.Count);
+                    }
+                }
+            }
+        }
+
+        // Linear duplicate checks are cheapest for ordinary nodes; hostile ones with
+        // thousands of entries switch to a hash set so a blob cannot cost quadratic time.
+        private const int LinearCheckLimit = 16;
+
         private DtNode ReadStructure(ReadOnlySpan<byte> span)
         {
             var p = _structOff;
-            var stack = new List<DtNode>(16);
+            var frames = new List<Frame>(16);
+            var depth = 0;
             DtNode? root = null;
             var ended = false;
             while (!ended)
@@ -192,7 +249,7 @@ public static class DtbReader
                 {
                     case Fdt.BeginNode:
                     {
-                        if (root is not null && stack.Count == 0)
+                        if (root is not null && depth == 0)
                         {
                             throw Error(DtbError.UnbalancedNode, tokenAt, "expected FDT_END after the root node, found a second FDT_BEGIN_NODE");
                         }
@@ -205,64 +262,71 @@ public static class DtbReader
                         }
 
                         var name = nul == 0 ? string.Empty : Encoding.UTF8.GetString(rest[..nul]);
-                        if (stack.Count == 0 && name.Length != 0)
+                        if (depth == 0 && name.Length != 0)
                         {
                             throw Error(DtbError.UnbalancedNode, p, $"expected the root node's empty name, found '{name}'");
                         }
 
-                        if (stack.Count > 0 && name.Length == 0)
-                        {
-                            throw Error(DtbError.UnterminatedName, p, $"expected a node name below {stack[^1].Path}, found an empty name");
-                        }
-
                         var node = new DtNode(name) { DtbOffset = tokenAt };
-                        if (stack.Count > 0)
+                        if (depth > 0)
                         {
-                            var parent = stack[^1];
-                            if (parent.Children.Count > 0 && parent.FindChild(name) is not null)
+                            var parent = frames[depth - 1];
+                            if (name.Length == 0)
                             {
-                                throw Error(DtbError.DuplicateName, tokenAt, $"{parent.Path}: expected unique child names, found a second '{name}'");
+                                throw Error(DtbError.UnterminatedName, p, $"expected a node name below {parent.Node.Path}, found an empty name");
                             }
 
-                            parent.AddChild(node);
+                            parent.FinishProperties(_source);
+                            CheckUniqueChild(parent, name, tokenAt);
+                            parent.Node.AddChild(node);
                         }
                         else
                         {
                             root = node;
                         }
 
-                        stack.Add(node);
-                        if (stack.Count > maxDepth)
+                        if (depth >= maxDepth)
                         {
                             throw Error(DtbError.TooDeep, tokenAt, $"{node.Path}: nesting deeper than {maxDepth} levels");
                         }
 
+                        if (depth == frames.Count)
+                        {
+                            frames.Add(new Frame());
+                        }
+
+                        frames[depth++].Reset(node);
                         p = Fdt.Align4(p + nul + 1);
                         break;
                     }
 
                     case Fdt.EndNode:
-                        if (stack.Count == 0)
+                        if (depth == 0)
                         {
                             throw Error(DtbError.UnbalancedNode, tokenAt, "found FDT_END_NODE with no open node");
                         }
 
-                        stack.RemoveAt(stack.Count - 1);
+                        frames[--depth].FinishProperties(_source);
                         break;
 
                     case Fdt.Prop:
-                        p = ReadProperty(span, p, tokenAt, stack);
+                        if (depth == 0)
+                        {
+                            throw Error(DtbError.UnbalancedNode, tokenAt, "found FDT_PROP outside any node");
+                        }
+
+                        p = ReadProperty(span, p, tokenAt, frames[depth - 1]);
                         break;
 
                     case Fdt.Nop:
                         break;
 
                     case Fdt.End:
-                        if (stack.Count != 0 || root is null)
+                        if (depth != 0 || root is null)
                         {
                             throw Error(DtbError.UnbalancedNode, tokenAt, root is null
                                 ? "expected the root FDT_BEGIN_NODE, found FDT_END"
-                                : $"found FDT_END with {stack.Count} node(s) still open ({stack[^1].Path})");
+                                : $"found FDT_END with {depth} node(s) still open ({frames[depth - 1].Node.Path})");
                         }
 
                         ended = true;
@@ -276,11 +340,41 @@ public static class DtbReader
             return root!;
         }
 
-        private int ReadProperty(ReadOnlySpan<byte> span, int p, int tokenAt, List<DtNode> stack)
+        private void CheckUniqueChild(Frame parent, string name, int tokenAt)
         {
-            if (stack.Count == 0)
+            var kids = parent.Node.Children;
+            var duplicate = false;
+            if (kids.Count < LinearCheckLimit)
             {
-                throw Error(DtbError.UnbalancedNode, tokenAt, "found FDT_PROP outside any node");
+                duplicate = parent.Node.FindChild(name) is not null;
+            }
+            else
+            {
+                if (parent.ChildNames is null || parent.ChildNames.Count == 0)
+                {
+                    parent.ChildNames ??= new HashSet<string>(StringComparer.Ordinal);
+                    foreach (var k in kids)
+                    {
+                        parent.ChildNames.Add(k.Name);
+                    }
+                }
+
+                duplicate = !parent.ChildNames.Add(name);
+            }
+
+            if (duplicate)
+            {
+                throw Error(DtbError.DuplicateName, tokenAt, $"{parent.Node.Path}: expected unique child names, found a second '{name}'");
+            }
+        }
+
+        private int ReadProperty(ReadOnlySpan<byte> span, int p, int tokenAt, Frame frame)
+        {
+            if (frame.PropertiesDone)
+            {
+                // The spec puts all properties before the first child; a late one would be
+                // silently reordered by any rewrite, so it is an error, as libfdt's checker says.
+                throw Error(DtbError.UnbalancedNode, tokenAt, $"{frame.Node.Path}: expected FDT_BEGIN_NODE or FDT_END_NODE, found FDT_PROP after a child node");
             }
 
             if (p + 8 > _structEnd)
@@ -297,33 +391,66 @@ public static class DtbReader
             }
 
             var name = PropertyName(span, nameOff, p + 4);
-            var node = stack[^1];
-            if (node.Properties.Count > 0 && node.FindProperty(name) is not null)
+            var props = frame.Properties;
+            bool duplicate;
+            if (props.Count < LinearCheckLimit)
             {
-                throw Error(DtbError.DuplicateName, tokenAt, $"{node.Path}: expected unique property names, found a second '{name}'");
+                duplicate = false;
+                foreach (var other in props)
+                {
+                    if (ReferenceEquals(other, name) || other == name)
+                    {
+                        duplicate = true;
+                        break;
+                    }
+                }
+            }
+            else
+            {
+                if (frame.PropertyNames is null || frame.PropertyNames.Count == 0)
+                {
+                    frame.PropertyNames ??= new HashSet<string>(StringComparer.Ordinal);
+                    foreach (var other in props)
+                    {
+                        frame.PropertyNames.Add(other);
+                    }
+                }
+
+                duplicate = !frame.PropertyNames.Add(name);
             }
 
-            var prop = new DtProperty(name, blob.Slice(valueAt, (int)len)) { DtbOffset = tokenAt };
-            node.AppendProperty(prop);
+            if (duplicate)
+            {
+                throw Error(DtbError.DuplicateName, tokenAt, $"{frame.Node.Path}: expected unique property names, found a second '{name}'");
+            }
+
+            props.Add(name);
+            if (frame.FirstPropertyToken < 0)
+            {
+                frame.FirstPropertyToken = tokenAt;
+            }
+
             if (name is "phandle" or "linux,phandle")
             {
-                CheckPhandle(prop, node, valueAt);
+                CheckPhandle(span.Slice(valueAt, (int)len), name, frame, valueAt);
             }
 
             return Fdt.Align4(valueAt + (int)len);
         }
 
-        private void CheckPhandle(DtProperty prop, DtNode node, int valueAt)
+        /// <summary>Like unflattening, the first of "phandle"/"linux,phandle" names the node; both must be valid and unique.</summary>
+        private void CheckPhandle(ReadOnlySpan<byte> value, string name, Frame frame, int valueAt)
         {
-            if (prop.Length != 4)
+            var node = frame.Node;
+            if (value.Length != 4)
             {
-                throw Error(DtbError.InvalidPhandle, valueAt, $"{node.Path}: expected a 4-byte {prop.Name}, found {prop.Length} bytes");
+                throw Error(DtbError.InvalidPhandle, valueAt, $"{node.Path}: expected a 4-byte {name}, found {value.Length} bytes");
             }
 
-            var ph = prop.GetCell(0);
+            var ph = BinaryPrimitives.ReadUInt32BigEndian(value);
             if (ph is 0 or uint.MaxValue)
             {
-                throw Error(DtbError.InvalidPhandle, valueAt, $"{node.Path}: {prop.Name} 0x{ph:x} is reserved (0 and 0xffffffff never name a node)");
+                throw Error(DtbError.InvalidPhandle, valueAt, $"{node.Path}: {name} 0x{ph:x} is reserved (0 and 0xffffffff never name a node)");
             }
 
             if (_phandles.TryGetValue(ph, out var other) && !ReferenceEquals(other, node))
@@ -331,7 +458,11 @@ public static class DtbReader
                 throw Error(DtbError.DuplicatePhandle, valueAt, $"{node.Path}: phandle 0x{ph:x} is already used by {other.Path}");
             }
 
-            _phandles[ph] = node;
+            if (!frame.HasPhandle)
+            {
+                frame.HasPhandle = true;
+                _phandles[ph] = node;
+            }
         }
 
         private string PropertyName(ReadOnlySpan<byte> span, uint nameOff, int fieldAt)
@@ -356,6 +487,7 @@ public static class DtbReader
 
             var name = Encoding.UTF8.GetString(rest[..nul]);
             _nameCache[nameOff] = name;
+            _names[nameOff] = name;
             return name;
         }
 

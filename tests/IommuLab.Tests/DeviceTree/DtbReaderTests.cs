@@ -86,6 +86,29 @@ public sealed class DtbReaderTests
     }
 
     [Fact]
+    public void Properties_separated_by_nops_are_all_found_and_built_once_under_concurrency()
+    {
+        var blob = WithStructure(Words(1, 0, 3, 2, 0, 0x78000000, 4, 4, 3, 4, 11, 7, 2, 9));
+        var tree = DtbReader.Read(blob, "nops.dtb");
+        Assert.Null(tree.Root.FindProperty("model"));
+        Assert.Equal(tree.Root, tree.FindByPhandle(7));
+        var lists = new IReadOnlyList<DtProperty>[8];
+        Parallel.For(0, lists.Length, i => lists[i] = tree.Root.Properties);
+        Assert.All(lists, l => Assert.Same(lists[0], l));
+        Assert.Equal(["compatible", "phandle"], lists[0].Select(p => p.Name));
+        Assert.Equal(7u, tree.Root.Phandle);
+    }
+
+    [Fact]
+    public void The_first_of_phandle_and_linux_phandle_names_the_node()
+    {
+        var blob = WithStructure(Words(1, 0, 3, 4, 19, 9, 3, 4, 11, 8, 2, 9), "compatible\0phandle\0linux,phandle\0");
+        var tree = DtbReader.Read(blob, "legacy.dtb");
+        Assert.Equal(9u, tree.Root.Phandle);
+        Assert.Equal(tree.Root, tree.FindByPhandle(9));
+    }
+
+    [Fact]
     public void A_version_16_header_without_struct_size_is_read()
     {
         var blob = Sample();

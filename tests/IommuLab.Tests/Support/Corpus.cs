@@ -37,11 +37,11 @@ public static class Corpus
         }
     }
 
-    /// <summary>All 1649 Debian sid DTBs, sorted by relative path.</summary>
-    public static IReadOnlyList<string> SidDtbs => Dtbs("debian-sid-7.2.13-arm64.tar.xz");
+    /// <summary>All Debian arm64 DTBs (1649 in the shared corpus), sorted by relative path.</summary>
+    public static IReadOnlyList<string> SidDtbs => Dtbs("debian-*.tar.xz");
 
-    /// <summary>The 97 Apple DTBs, sorted by relative path.</summary>
-    public static IReadOnlyList<string> AppleDtbs => Dtbs("apple-from-linux-source-7.2.13.tar.xz");
+    /// <summary>The Apple DTBs (97 in the shared corpus), sorted by relative path.</summary>
+    public static IReadOnlyList<string> AppleDtbs => Dtbs("apple-*.tar.xz");
 
     /// <summary>The QEMU virt DTBs.</summary>
     public static IReadOnlyList<string> QemuDtbs =>
@@ -54,9 +54,15 @@ public static class Corpus
     public static string Apple(string fileName) =>
         AppleDtbs.Single(p => Path.GetFileName(p) == fileName);
 
-    private static IReadOnlyList<string> Dtbs(string tarball)
+    private static IReadOnlyList<string> Dtbs(string pattern)
     {
-        var dir = Extract(Path.Combine(Root, "dtb", tarball));
+        var matches = Directory.GetFiles(Path.Combine(Root, "dtb"), pattern);
+        if (matches.Length != 1)
+        {
+            throw new FileNotFoundException($"expected one {pattern} in {Root}/dtb, found {matches.Length}");
+        }
+
+        var dir = Extract(matches[0]);
         return Directory.GetFiles(dir, "*.dtb", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToArray();
     }
 
