@@ -44,12 +44,12 @@ public static class TopologyCommand
             }
             catch (FirmwareFormatException ex)
             {
-                error.WriteLine($"iommulab topology: {ex.Message}");
+                error.WriteLine(ex.Message);
                 return CliApp.ExitBadInput;
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                error.WriteLine($"iommulab topology: {path}: {ex.Message}");
+                error.WriteLine($"{path}: file: {ex.Message}");
                 return CliApp.ExitBadInput;
             }
 

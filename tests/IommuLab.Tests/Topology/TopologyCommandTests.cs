@@ -46,7 +46,7 @@ public sealed class TopologyCommandTests
             var (exit, stdout, stderr) = Run(bad);
             Assert.Equal(2, exit);
             Assert.Equal("", stdout);
-            Assert.StartsWith("iommulab topology: ", stderr, StringComparison.Ordinal);
+            Assert.StartsWith($"{Path.GetFileName(bad)}: offset 0x", stderr, StringComparison.Ordinal);
             Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
         }
         finally
