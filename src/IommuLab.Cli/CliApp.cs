@@ -1,4 +1,8 @@
 using System.CommandLine;
+using IommuLab.Cli.Commands;
+using IommuLab.Cli.Examples;
+using IommuLab.Firmware;
+using IommuLab.Firmware.DeviceTree;
 
 namespace IommuLab.Cli;
 
@@ -11,8 +15,37 @@ public static class CliApp
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
         ArgumentNullException.ThrowIfNull(args);
-        var root = new RootCommand("IommuLab: an executable model of the Linux IOMMU firmware-binding path.");
+
+        // With no arguments, show what the tool is for on the built-in Apple example.
+        if (args.Length == 0)
+        {
+            stdout.WriteLine($"IommuLab: no arguments, so showing the IOMMU topology of the built-in Apple M1 example ({BuiltInExamples.Prefix}{BuiltInExamples.Default}).");
+            stdout.WriteLine("Run 'iommulab --help' for the commands.");
+            stdout.WriteLine();
+            args = ["topology", BuiltInExamples.Prefix + BuiltInExamples.Default];
+        }
+
+        var root = new RootCommand("IommuLab: an executable model of the Linux IOMMU firmware-binding path.")
+        {
+            TopologyCommand.Create(LoadDeviceTree),
+            DumpCommand.Create(LoadDeviceTree),
+        };
         var config = new InvocationConfiguration { Output = stdout, Error = stderr };
         return root.Parse(args).Invoke(config);
+    }
+
+    /// <summary>Reads FILE (DTB or DTS) or a built-in <c>example:NAME</c>; failures are <see cref="FirmwareFormatException"/>.</summary>
+    public static DeviceTree LoadDeviceTree(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (path.StartsWith(BuiltInExamples.Prefix, StringComparison.Ordinal))
+        {
+            var name = path[BuiltInExamples.Prefix.Length..];
+            var bytes = BuiltInExamples.Read(name)
+                ?? throw new FirmwareFormatException(path, "name", $"no such built-in example; known: {string.Join(", ", BuiltInExamples.Names)}");
+            return DeviceTreeLoader.Load(bytes, path);
+        }
+
+        return DeviceTreeLoader.LoadFile(path);
     }
 }
