@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Globalization;
 using IommuLab.Firmware.DeviceTree;
+using IommuLab.Firmware.Topology;
 
 namespace IommuLab.Model.Kernel;
 
@@ -114,18 +115,32 @@ public static class DtPlatformBuilder
             instances.Add(new IommuInstanceInfo(instances.Count, i, n.Path, LabelsOf(n).FirstOrDefault() ?? n.Name, compatible, kind, cells, availability, probeFails, numStreams, dart));
         }
 
+        var topology = IommuTopology.Decode(tree);
         var devices = new List<PlatformDevice>();
         for (var i = 0; i < nodes.Count; i++)
         {
             var n = nodes[i];
             var hasDriver = !KnobsOf(n).Any(k => k.Key == "driver" && k.Value == "absent");
-            var list = n.FindProperty("iommus") is { } iommus ? InterimIommusDecoder.Decode(tree, iommus, instanceOfNode) : FwRefList.Empty;
+            var list = topology.Consumer(n.Path) is { } consumer ? RefsOf(consumer, tree, instanceOfNode) : FwRefList.Empty;
             var compatible = n.FindProperty("compatible")?.GetStringList()?.FirstOrDefault();
             int? instance = instanceOfNode.TryGetValue(n, out var ix) ? ix : null;
             devices.Add(new PlatformDevice(i, n.Path, n.Name, LabelsOf(n), compatible, hasDriver, instance, list));
         }
 
         return (new Platform(tree.SourceName, devices, instances, knobs), null);
+    }
+
+    /// <summary>The decoded <c>iommus</c> list in the model's terms: references, and how the kernel's loop ends.</summary>
+    private static FwRefList RefsOf(IommusConsumer consumer, DeviceTree tree, Dictionary<DtNode, int> instances)
+    {
+        var refs = consumer.References.Select(r =>
+        {
+            var node = tree.FindByPath(r.TargetPath);
+            int? instance = node is not null && instances.TryGetValue(node, out var ix) ? ix : null;
+            return new FwRef(r.Index, r.TargetPath, instance, r.TargetAvailable, [.. r.Args]);
+        }).ToImmutableArray();
+        var errno = new Errno(-(int)consumer.End.Errno);
+        return new FwRefList(refs, errno, consumer.End.Reason == IommusEndReason.EndOfList ? null : consumer.End.KernelLog ?? consumer.End.Reason.ToString());
     }
 
     /// <summary>of_platform_populate(): enabled nodes with compatible under the root and under bus nodes.</summary>

@@ -1,0 +1,85 @@
+using IommuLab.Model.Kernel;
+
+namespace IommuLab.Cli.Rendering;
+
+/// <summary>The text narration of `run`: each step with the kernel's log lines, then the final state.</summary>
+public static class RunText
+{
+    public static void Write(TextWriter o, RunResult r)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        ArgumentNullException.ThrowIfNull(r);
+        var x = r.Execution;
+        var k = x.Kernel;
+        o.WriteLine($"profile {x.Profile.Name} ({x.Profile.Kernel}) on {k.Platform.Source}");
+        o.WriteLine($"schedule: {string.Join(" ", x.Schedule)}");
+        o.WriteLine();
+        foreach (var s in x.Steps)
+        {
+            var events = k.Events.Skip(s.FirstEvent).Take(s.EventCount).ToList();
+            if (events.Count == 0 && s.Index == 0)
+            {
+                continue;
+            }
+
+            o.WriteLine($"[{s.Index}] {s.Event}");
+            foreach (var e in events)
+            {
+                var level = e.Level switch
+                {
+                    EventLevel.Trace => "  ",
+                    EventLevel.Debug => "dbg",
+                    EventLevel.Info => "   ",
+                    EventLevel.Warn => "WARN",
+                    _ => "ERR",
+                };
+                var who = e.Device is null ? "" : $"{e.Device}: ";
+                o.WriteLine($"    {level,-4} {who}{e.Function}: {e.Message}");
+            }
+        }
+
+        o.WriteLine();
+        o.WriteLine("final state");
+        foreach (var d in r.Devices)
+        {
+            o.WriteLine($"  {d.Name} [{d.Class}] {d.DriverState}, DMA {d.Dma}");
+            o.WriteLine($"      firmware  {Fmt(d.Firmware)}");
+            o.WriteLine($"      dev->iommu {d.DevIommu}, {d.Fwspec}, priv {d.Priv}, iommu_dev {d.PrimaryIommu ?? "none"}");
+            o.WriteLine($"      group     {(d.Group is null ? "none" : $"{d.Group}, {d.Domain ?? "no domain"}, covers {Fmt(d.GroupCoverage)}")}");
+            foreach (var w in d.Warnings)
+            {
+                o.WriteLine($"      WARN      {w}");
+            }
+        }
+
+        foreach (var (inst, streams) in r.InstanceStreams)
+        {
+            var state = inst.Registered ? "registered" : inst.RegistrationFailed ? "registration failed" : inst.Probed ? "probed" : "not registered";
+            o.WriteLine($"  {inst.Name} ({inst.Info.Compatible}) {state}{(streams.Count == 0 ? "" : ": " + string.Join("; ", streams.Select(s => $"sid {s.Sid} {s.Mode}{(s.Ttbr is null ? "" : " ttbr=" + s.Ttbr)}{(s.Group is null ? "" : " group " + s.Group)}")))}");
+        }
+
+        if (r.Leaks.Count > 0)
+        {
+            o.WriteLine($"  leaked: {string.Join(", ", r.Leaks.Select(l => $"{l.Kind} #{l.Id} ({l.Owner})"))}");
+        }
+
+        o.WriteLine();
+        if (r.Violations.Count == 0)
+        {
+            o.WriteLine("invariants: all hold");
+            return;
+        }
+
+        o.WriteLine($"invariant violations: {r.Violations.Count}");
+        foreach (var v in r.Violations)
+        {
+            o.WriteLine($"  {v.Invariant} {v.Device}: {v.Message}");
+            foreach (var f in v.Facts)
+            {
+                o.WriteLine($"      - {f}");
+            }
+        }
+    }
+
+    private static string Fmt(IEnumerable<StreamRef> refs) => "{" + string.Join(", ", refs) + "}";
+}

@@ -1,0 +1,141 @@
+using IommuLab.Model.Drivers;
+
+namespace IommuLab.Model.Kernel;
+
+/// <summary>A device's class in a quiescent state (spec I1); U = never probed (not classified by I1).</summary>
+public enum DeviceClass
+{
+    /// <summary>Translated: bound or bindable, in a group, iommu_dev from F(D).</summary>
+    T,
+
+    /// <summary>Waiting on the deferred list.</summary>
+    W,
+
+    /// <summary>Bound without an IOMMU.</summary>
+    N,
+
+    /// <summary>Probe failed.</summary>
+    X,
+
+    /// <summary>No probe attempted (driver not loaded, or absent).</summary>
+    U,
+}
+
+/// <summary>A (instance, stream/ID) pair named by firmware or configured by a driver.</summary>
+public readonly record struct StreamRef(string Instance, uint Id)
+{
+    public override string ToString() => $"{Instance}:{Id}";
+}
+
+/// <summary>The quiescent facts about one consumer, canonical and comparable (an element of the outcome).</summary>
+public sealed record DeviceOutcome(
+    string Path,
+    string Name,
+    DeviceClass Class,
+    string DriverState,
+    IReadOnlyList<StreamRef> Firmware,
+    IReadOnlyList<StreamRef> Configured,
+    IReadOnlyList<StreamRef> GroupCoverage,
+    string Fwspec,
+    string DevIommu,
+    string Priv,
+    string? PrimaryIommu,
+    int? Group,
+    string? Domain,
+    string Dma,
+    IReadOnlyList<string> Warnings);
+
+/// <summary>Quiescent state facts derived from a finished kernel (shared by `run`, the invariants and the explorer).</summary>
+public static class OutcomeBuilder
+{
+    /// <summary>F(D): references with available targets up to the first parse error or unavailable target (spec §7).</summary>
+    public static IReadOnlyList<FwRef> FirmwareRefs(PlatformDevice dev)
+    {
+        ArgumentNullException.ThrowIfNull(dev);
+        return [.. dev.Iommus.Refs.TakeWhile(r => r.TargetAvailable)];
+    }
+
+    public static StreamRef Ref(FwRef r) => new(r.TargetPath, r.Args.Length > 0 ? r.Args[0] : 0);
+
+    public static DeviceClass Classify(Kernel k, Device d)
+    {
+        ArgumentNullException.ThrowIfNull(k);
+        ArgumentNullException.ThrowIfNull(d);
+        var f = FirmwareRefs(d.Info);
+        if (d.State == DriverState.Failed)
+        {
+            return DeviceClass.X;
+        }
+
+        if (k.Pending.Contains(d) || k.Active.Contains(d) || d.State == DriverState.Deferred)
+        {
+            return DeviceClass.W;
+        }
+
+        if (d.State == DriverState.Bound)
+        {
+            var inF = d.Iommu?.IommuDev is { } inst && f.Any(r => r.Instance == inst.Index);
+            return d.Group is not null && inF ? DeviceClass.T : DeviceClass.N;
+        }
+
+        return DeviceClass.U;
+    }
+
+    public static DeviceOutcome Of(Kernel k, Device d)
+    {
+        ArgumentNullException.ThrowIfNull(k);
+        ArgumentNullException.ThrowIfNull(d);
+        var drv = d.Iommu?.IommuDev?.Driver ?? d.Group?.Driver;
+        var firmware = FirmwareRefs(d.Info).Select(Ref).ToList();
+        IReadOnlyList<StreamRef> configured = drv is null || d.Iommu is null ? [] : [.. drv.Configured(d).Select(p => new StreamRef(p.Instance.Info.Path, p.Id))];
+        IReadOnlyList<StreamRef> coverage = drv is null ? [] : [.. drv.GroupCoverage(d).Select(p => new StreamRef(p.Instance.Info.Path, p.Id)).OrderBy(s => s.Instance, StringComparer.Ordinal).ThenBy(s => s.Id)];
+        return new DeviceOutcome(
+            d.Info.Path,
+            d.Name,
+            Classify(k, d),
+            d.State.ToString(),
+            firmware,
+            configured,
+            coverage,
+            d.Iommu is null ? "none" : Kernel.Describe(d.Iommu.Fwspec),
+            d.Iommu is null ? "NULL" : $"dev_iommu#{d.Iommu.Id}",
+            d.Iommu?.Priv is { } p ? Kernel.DescribePriv(p) : "none",
+            d.Iommu?.IommuDev?.Name,
+            d.Group?.Id,
+            d.Group?.Domain?.ToString(),
+            d.State == DriverState.Bound || d.Dma != DmaMode.Unset ? (d.Dma == DmaMode.IommuDma ? "iommu-dma" : "direct") : "-",
+            [.. d.Warnings]);
+    }
+
+    /// <summary>Consumers: devices with an <c>iommus</c> property.</summary>
+    public static IEnumerable<Device> Consumers(Kernel k)
+    {
+        ArgumentNullException.ThrowIfNull(k);
+        return k.Devices.Where(d => d.Info.IsConsumer);
+    }
+
+    /// <summary>Live allocations nothing reaches any more: leaks (I13).</summary>
+    public static IReadOnlyList<Allocation> Leaks(Kernel k)
+    {
+        ArgumentNullException.ThrowIfNull(k);
+        var reachable = new HashSet<int>();
+        foreach (var d in k.Devices)
+        {
+            if (d.Iommu is { } di)
+            {
+                reachable.Add(di.Id);
+                if (di.Fwspec is { } fw)
+                {
+                    reachable.Add(fw.Id);
+                }
+
+                if (di.Priv is ILedgered l)
+                {
+                    reachable.Add(l.LedgerId);
+                }
+            }
+        }
+
+        return [.. k.Ledger.Items.Where(a => a.Live && !reachable.Contains(a.Id))];
+    }
+}
