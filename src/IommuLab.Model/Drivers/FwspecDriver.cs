@@ -11,7 +11,7 @@ public sealed record FwspecDriverModel(
     bool GroupBySharedStream,
     bool MaskCell)
 {
-    /// <summary>arm-smmu-v3: -ERANGE beyond the stream table, -EINVAL for a SID already in the tree.</summary>
+    /// <summary>arm-smmu-v3: -ERANGE beyond the stream table, -EINVAL for a SID another master already owns.</summary>
     public static FwspecDriverModel SmmuV3 { get; } = new("arm-smmu-v3", true, true, false, false);
 
     /// <summary>arm-smmu (v1/v2/MMU-500): fwid = SID | mask &lt;&lt; 16; masters sharing a stream entry share its group.</summary>
@@ -123,23 +123,22 @@ public sealed class FwspecDriver(Kernel.Kernel kernel, FwspecDriverModel model) 
 
         var st = StateOf(inst);
         await K.Write(ObjectKind.InstanceRegisters, inst.Index);
-        var seen = new HashSet<uint>();
         foreach (var id in fw.Ids)
         {
             var sid = id & 0xffff;
             if (Model.RangeCheck && sid >= inst.Info.NumStreams)
             {
-                K.Log(EventLevel.Error, dev, "arm_smmu_insert_master", $"stream {sid} out of range: -ERANGE");
+                K.Log(EventLevel.Error, dev, "arm_smmu_init_sid_strtab", $"stream {sid} out of range: -ERANGE");
                 return (null, Errno.ERANGE);
             }
 
-            if (Model.DuplicateCheck && (st.Streams.ContainsKey(sid) || !seen.Add(sid)))
+            // A SID listed twice by the same master is skipped (v6.12: "Bridged PCI devices may end up with
+            // duplicated IDs"); only a SID owned by another master fails.
+            if (Model.DuplicateCheck && st.Streams.TryGetValue(sid, out var owner) && owner.Owner != dev)
             {
-                K.Log(EventLevel.Warn, dev, "arm_smmu_insert_master", $"stream {sid} already in tree");
+                K.Log(EventLevel.Warn, dev, "arm_smmu_insert_master", $"stream {sid} already in tree from dev {owner.Owner.Name}");
                 return (null, Errno.EINVAL);
             }
-
-            seen.Add(sid);
         }
 
         var master = new FwspecMaster(K.Ledger.Alloc(AllocKind.SmmuMaster, $"{Name} master of {dev.Name}", K.EventIndex), inst, [.. fw.Ids.Select(i => i & 0xffff)]);

@@ -69,7 +69,10 @@ public sealed class I1CleanClassification : IInvariant
 
             foreach (var r in OutcomeBuilder.FirmwareRefs(d.Info))
             {
-                if (k.InstanceOf(r) is { Driver: { } drv } inst && drv.Streams(inst).FirstOrDefault(s => s.Sid == (r.Args.Length > 0 ? r.Args[0] : 0) && s.Ttbr != "bootloader" && s.Mode != StreamMode.Disabled) is { } s)
+                // A stream another live group owns (a shared stream) does not name D.
+                if (k.InstanceOf(r) is { Driver: { } drv } inst
+                    && drv.Streams(inst).FirstOrDefault(s => s.Sid == (r.Args.Length > 0 ? r.Args[0] : 0) && s.Ttbr != "bootloader" && s.Mode != StreamMode.Disabled) is { } s
+                    && !(s.Group is { } sg && k.Groups[sg] is { Freed: false } og && og.Devices.Any(x => x != d)))
                 {
                     facts.Add($"{inst.Name} stream {s.Sid} programmed ({s.Mode})");
                 }
