@@ -1,0 +1,159 @@
+using IommuLab.Model.Exploration;
+using IommuLab.Model.Kernel;
+
+namespace IommuLab.Tests.Kernel;
+
+/// <summary>
+/// The same model code interleaved at its scheduling points (DESIGN.md "the seam between the model and the
+/// explorer"): a scripted chooser reproduces the S-CT window (spec §5.6, fixed by b46064a18810 in K615).
+/// </summary>
+public sealed class FineModeTests
+{
+    /// <summary>Runs one thread until a predicate on it holds, then the next phase; otherwise the first enabled thread.</summary>
+    private sealed class PhaseChooser(params (string Thread, Func<KThread, bool> Stop)[] phases) : IThreadChooser
+    {
+        private int _phase;
+
+        public int Choose(IReadOnlyList<KThread> enabled)
+        {
+            while (_phase < phases.Length)
+            {
+                var (name, stop) = phases[_phase];
+                var i = enabled.ToList().FindIndex(t => t.Name == name);
+                if (i < 0)
+                {
+                    // Not spawned yet, blocked or finished: let others run without consuming the phase.
+                    return 0;
+                }
+
+                if (!stop(enabled[i]))
+                {
+                    return i;
+                }
+
+                _phase++;
+            }
+
+            return 0;
+        }
+    }
+
+    private static int Acquires(KThread t, ObjectKind kind) =>
+        t.Footprint.Count(a => a.Kind == AccessKind.Acquire && a.Object.Kind == kind);
+
+    private static bool AtAcquire(KThread t, ObjectKind kind, int nth) =>
+        t.State == KThreadState.Parked && t.Pending is { Kind: AccessKind.Acquire } p && p.Object.Kind == kind && Acquires(t, kind) == nth;
+
+    private static Model.Kernel.Kernel RunSct(string profile)
+    {
+        var platform = KernelRun.Platform("single-dart.dts");
+        var chooser = new PhaseChooser(
+            // REG(dcp_dart): register, then stop as its walk is about to lock for its first device.
+            ("probe dcp_dart", t => t.Footprint.Any(a => a.Object.Kind == ObjectKind.InstanceList && a.Kind == AccessKind.Write) && AtAcquire(t, ObjectKind.ProbeLock, 1)),
+            // PROBE(dcp) concurrently: parse under the lock (X is on the list), stop before the replay locks again.
+            ("probe dcp", t => AtAcquire(t, ObjectKind.ProbeLock, 2)),
+            // The walk probes dcp into its group; stop before the deferred default-domain setup.
+            ("probe dcp_dart", t => AtAcquire(t, ObjectKind.GroupMutex, 2)),
+            // dcp's replay, use_default_domain and DMA-ops decision run in the window.
+            ("probe dcp", t => t.State == KThreadState.Done));
+        var sched = new Scheduler(SchedulerMode.Fine, chooser, record: true);
+        var k = new Model.Kernel.Kernel(platform, KernelRun.Profile(profile).Switches, sched);
+        foreach (var d in k.Devices)
+        {
+            sched.Spawn($"device_add {d.Name}", () => k.DeviceAdd(d));
+        }
+
+        sched.RunUntilIdle();
+        var dart = k.Devices.Single(d => d.Name == "dcp_dart");
+        var dcp = k.Devices.Single(d => d.Name == "dcp");
+        sched.Spawn("probe dcp_dart", () => k.DriverProbeDevice(dart));
+        sched.Spawn("probe dcp", () => k.DriverProbeDevice(dcp));
+        sched.RunUntilIdle();
+        while (k.WorkQueued)
+        {
+            sched.Spawn("deferred_probe_work", k.DeferredProbeWork);
+            sched.RunUntilIdle();
+        }
+
+        Assert.Empty(sched.Deadlocked());
+        return k;
+    }
+
+    [Theory]
+    [InlineData("K67")]
+    [InlineData("K68")]
+    [InlineData("K611")]
+    public void S_CT_bind_in_the_default_domain_window_leaves_direct_dma_under_a_dma_domain_before_k615(string profile)
+    {
+        var k = RunSct(profile);
+        var dcp = k.Devices.Single(d => d.Name == "dcp");
+        Assert.Equal(DriverState.Bound, dcp.State);
+        Assert.Equal(DomainType.Dma, dcp.Group!.Domain!.Type);
+        if (k.Switches.DmaOps == DmaOpsDecision.IommuCore)
+        {
+            // ≥ v6.13: the core switches the bound driver to iommu-dma underneath it ("disastrous consequences").
+            Assert.Equal(DmaMode.IommuDma, dcp.Dma);
+            Assert.Contains(k.Events, e => e.Function == "iommu_setup_dma_ops" && e.Message.Contains("underneath", StringComparison.Ordinal));
+        }
+        else
+        {
+            Assert.Equal(DmaMode.Direct, dcp.Dma);
+            Assert.Contains(Invariants.CheckAll(k), v => v.Invariant == "I4");
+        }
+    }
+
+    [Theory]
+    [InlineData("K615")]
+    [InlineData("K616")]
+    public void S_CT_use_default_domain_defers_until_the_walk_is_done_from_k615(string profile)
+    {
+        var k = RunSct(profile);
+        var dcp = k.Devices.Single(d => d.Name == "dcp");
+        Assert.Contains(k.Events, e => e.Device == "dcp" && e.Function == "driver_probe_device" && e.Message.Contains("deferral", StringComparison.Ordinal));
+        Assert.Equal(DriverState.Bound, dcp.State);
+        Assert.Equal(DmaMode.IommuDma, dcp.Dma);
+        Assert.DoesNotContain(Invariants.CheckAll(k), v => v.Invariant == "I4");
+    }
+
+    [Fact]
+    public void Coarse_and_fine_runs_of_the_same_order_reach_the_same_state()
+    {
+        var platform = KernelRun.Platform("usb-two-darts.dts");
+        string Run(SchedulerMode mode)
+        {
+            var sched = mode == SchedulerMode.Fine ? new Scheduler(mode, new PhaseChooser()) : new Scheduler(mode);
+            var k = new Model.Kernel.Kernel(platform, Profiles.K616.Switches, sched);
+            void Thread(string name, Func<KTask> body)
+            {
+                var t = sched.Spawn(name, body);
+                if (mode == SchedulerMode.Coarse)
+                {
+                    sched.RunToCompletion(t);
+                }
+                else
+                {
+                    sched.RunUntilIdle();
+                }
+            }
+
+            foreach (var d in k.Devices)
+            {
+                Thread("add", () => k.DeviceAdd(d));
+            }
+
+            foreach (var name in new[] { "dwc3_0_dart_1", "usb_drd0", "dwc3_0_dart_0" })
+            {
+                Thread("probe", () => k.DriverProbeDevice(k.Devices.Single(d => d.Name == name)));
+                while (k.WorkQueued)
+                {
+                    Thread("work", k.DeferredProbeWork);
+                }
+            }
+
+            var o = OutcomeBuilder.Of(k, k.Devices.Single(d => d.Name == "usb_drd0"));
+            return $"{o.Class} {o.Dma} {string.Join(",", o.GroupCoverage)} points>{(sched.Points > 0 ? 0 : 1)}";
+        }
+
+        Assert.Equal(Run(SchedulerMode.Coarse), Run(SchedulerMode.Fine));
+    }
+}
