@@ -115,11 +115,17 @@ public sealed class AppleDart(Kernel.Kernel kernel) : IommuDriver(kernel)
 
         var sid = (int)Math.Min(spec.Args[0], 255u);
         await K.Write(ObjectKind.DevIommu, dev.Index);
+        if (dev.Iommu is null)
+        {
+            K.RecordUseAfterFree(dev, "apple_dart_of_xlate", "dev_iommu_priv_set() on a freed dev->iommu");
+            return Errno.ENODEV;
+        }
+
         var cfg = CfgOf(dev);
         if (cfg is null)
         {
             cfg = new DartMasterCfg(K.Ledger.Alloc(AllocKind.DartCfg, $"apple_dart_master_cfg of {dev.Name}", K.EventIndex), K.Switches.DartMaxDarts);
-            dev.Iommu!.Priv = cfg;
+            dev.Iommu.Priv = cfg;
         }
 
         if (cfg.Slots[0].Dart is { } first)

@@ -264,7 +264,7 @@ public sealed partial class Kernel
         await Sched.Lock(m);
         await Write(ObjectKind.Group, group.Id);
         group.Devices.Add(dev);
-        Log(EventLevel.Info, dev, "__iommu_probe_device", $"Adding to iommu group {group.Id} ({usedOps!.Name}, primary {dev.Iommu!.IommuDev!.Name}, {DescribePriv(dev.Iommu.Priv)})");
+        Log(EventLevel.Info, dev, "__iommu_probe_device", $"Adding to iommu group {group.Id} ({usedOps!.Name}, primary {dev.Iommu?.IommuDev?.Name}, {DescribePriv(dev.Iommu?.Priv)})");
         if (group.Domain is not null)
         {
             ret = await usedOps.AttachDev(group.Domain, dev);

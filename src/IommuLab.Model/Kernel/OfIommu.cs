@@ -245,7 +245,7 @@ public sealed partial class Kernel
             return ops == fwOps ? Errno.Ok : Errno.EINVAL;
         }
 
-        await DevIommuGet(dev);
+        var di = await DevIommuGet(dev);
         var spec = NewFwspec(dev);
         spec.Ops = Switches.FwspecHasOps ? ops : null;
         spec.Fwnode = fwnode;
@@ -255,8 +255,22 @@ public sealed partial class Kernel
         }
 
         await Write(ObjectKind.DevIommu, dev.Index);
-        dev.Iommu!.Fwspec = spec;
+        if (dev.Iommu != di)
+        {
+            // The S-R1 race (K66): a concurrent failed probe freed the dev_iommu this call allocated.
+            RecordUseAfterFree(dev, "iommu_fwspec_init", "dev->iommu->fwspec written after a concurrent dev_iommu_free()");
+            return Errno.ENODEV;
+        }
+
+        di.Fwspec = spec;
         return Errno.Ok;
+    }
+
+    /// <summary>Records a use-after-free the real kernel would commit (a crash); the model continues as if the write was lost.</summary>
+    internal void RecordUseAfterFree(Device dev, string function, string what)
+    {
+        Crashes.Add($"{dev.Name}: use-after-free in {function}(): {what}");
+        Log(EventLevel.Error, dev, function, $"use-after-free: {what}");
     }
 
     private Fwspec NewFwspec(Device dev) => new(Ledger.Alloc(AllocKind.Fwspec, $"fwspec of {dev.Name}", EventIndex));

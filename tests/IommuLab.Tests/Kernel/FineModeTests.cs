@@ -156,4 +156,36 @@ public sealed class FineModeTests
 
         Assert.Equal(Run(SchedulerMode.Coarse), Run(SchedulerMode.Fine));
     }
+
+    /// <summary>
+    /// S-R1 (spec §5.6; Jason's cover letter 0-v2-36a0088ecaa7+22c6e-iommu_fwspec_jgg@nvidia.com, fixed by a2e7e59a9426):
+    /// PROBE(dcp) allocates dev->iommu in iommu_fwspec_init without the lock; the REG walk's failed probe frees it.
+    /// </summary>
+    [Theory]
+    [InlineData("K66", true)]
+    [InlineData("K67", false)]
+    public void S_R1_concurrent_walk_frees_dev_iommu_under_fwspec_init_only_without_the_configure_lock(string profile, bool crash)
+    {
+        var platform = KernelRun.Platform("single-dart.dts");
+        var chooser = new PhaseChooser(
+            // REG(dcp_dart): registered, stopped before the walk locks for its first device.
+            ("probe dcp_dart", t => t.Footprint.Any(a => a.Object.Kind == ObjectKind.InstanceList && a.Kind == AccessKind.Write) && AtAcquire(t, ObjectKind.ProbeLock, 1)),
+            // PROBE(dcp): stop right after dev_iommu_get() allocated dev->iommu, before the fwspec is installed.
+            ("probe dcp", t => t.Footprint.Count(a => a.Object.Kind == ObjectKind.DevIommu && a.Kind == AccessKind.Write) == 2),
+            // The walk reaches dcp: bus ops → apple probe_device (no cfg yet) fails → dev_iommu_free.
+            ("probe dcp_dart", t => t.State == KThreadState.Done));
+        var sched = new Scheduler(SchedulerMode.Fine, chooser, record: true);
+        var k = new Model.Kernel.Kernel(platform, KernelRun.Profile(profile).Switches, sched);
+        foreach (var d in k.Devices)
+        {
+            sched.Spawn($"device_add {d.Name}", () => k.DeviceAdd(d));
+        }
+
+        sched.RunUntilIdle();
+        sched.Spawn("probe dcp_dart", () => k.DriverProbeDevice(k.Devices.Single(d => d.Name == "dcp_dart")));
+        sched.Spawn("probe dcp", () => k.DriverProbeDevice(k.Devices.Single(d => d.Name == "dcp")));
+        sched.RunUntilIdle();
+        Assert.Equal(crash, k.Crashes.Count > 0);
+        Assert.Equal(crash, Invariants.CheckAll(k).Any(v => v.Invariant == "I13" && v.Message.Contains("crash", StringComparison.Ordinal)));
+    }
 }
