@@ -25,9 +25,10 @@ public static class RunCommand
         var early = new Option<bool>("--before-late-initcall") { Description = "Start before late_initcall: triggers are no-ops until a LATE event" };
         var strict = new Option<bool>("--fw-devlink-strict") { Description = "fw_devlink.strict=1: IOMMUs are mandatory suppliers" };
         var manualWork = new Option<bool>("--manual-work") { Description = "Run queued deferred work only at WORK events (and at the end)" };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "Also narrate the model's notes about devices without IOMMU references" };
         var cmd = new Command("run", "Run one explicit probe schedule to quiescence and show what the kernel did")
         {
-            file, profile, schedule, set, knob, format, noModules, early, strict, manualWork,
+            file, profile, schedule, set, knob, format, noModules, early, strict, manualWork, verbose,
         };
         cmd.SetAction(parse =>
         {
@@ -59,7 +60,7 @@ public static class RunCommand
             }
             else
             {
-                RunText.Write(output, result);
+                RunText.Write(output, result, parse.GetValue(verbose));
             }
 
             return result.Violations.Count > 0 ? ExitViolations : ExitOk;

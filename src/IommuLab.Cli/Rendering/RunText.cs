@@ -5,7 +5,8 @@ namespace IommuLab.Cli.Rendering;
 /// <summary>The text narration of `run`: each step with the kernel's log lines, then the final state.</summary>
 public static class RunText
 {
-    public static void Write(TextWriter o, RunResult r)
+    /// <summary>Writes the narration; without <paramref name="verbose"/>, model notes about devices with no IOMMU references are left out.</summary>
+    public static void Write(TextWriter o, RunResult r, bool verbose = false)
     {
         ArgumentNullException.ThrowIfNull(o);
         ArgumentNullException.ThrowIfNull(r);
@@ -16,8 +17,8 @@ public static class RunText
         o.WriteLine();
         foreach (var s in x.Steps)
         {
-            var events = k.Events.Skip(s.FirstEvent).Take(s.EventCount).ToList();
-            if (events.Count == 0 && s.Index == 0)
+            var events = k.Events.Skip(s.FirstEvent).Take(s.EventCount).Where(e => verbose || !IsNoise(k, e)).ToList();
+            if (events.Count == 0 && s.Index != 0 && s.Index == x.Steps.Count - 1)
             {
                 continue;
             }
@@ -80,6 +81,10 @@ public static class RunText
             }
         }
     }
+
+    /// <summary>Model notes (not kernel log lines) about a device that references no IOMMU: walk and boot chatter.</summary>
+    private static bool IsNoise(Kernel k, KernelEvent e) =>
+        e.Level == EventLevel.Trace && e.Device is { } name && k.Devices.FirstOrDefault(d => d.Name == name) is { Info.IsConsumer: false };
 
     private static string Fmt(IEnumerable<StreamRef> refs) => "{" + string.Join(", ", refs) + "}";
 }

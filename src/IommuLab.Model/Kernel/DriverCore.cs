@@ -89,7 +89,13 @@ public sealed partial class Kernel
         }
     }
 
-    private static string DriverName(Device dev) => dev.Info.Instance is not null ? "iommu driver" : (dev.Info.Compatible ?? dev.Name);
+    private string DriverName(Device dev) => dev.Info.Instance is { } ix
+        ? Platform.Instances[ix].Driver switch
+        {
+            IommuDriverKind.AppleDart => "apple-dart",
+            var kind => IommuLab.Model.Drivers.FwspecDriverModel.For(kind).Name,
+        }
+        : dev.Info.Compatible ?? dev.Name;
 
     /// <summary>Models really_probe(): supplier links, dev->driver, dma_configure, then the driver's probe (spec §2.1).</summary>
     private async KTask<Errno> ReallyProbe(Device dev)
@@ -189,20 +195,20 @@ public sealed partial class Kernel
             return err;
         }
 
-        if (Switches.ConfigureReturnsOps)
+        if (err.IsError && err != Errno.ENODEV)
         {
-            // K66/K67: errors were logged at debug level and mapped to NULL ops.
-            ops = err.IsOk ? ops : null;
-        }
-        else if (err.IsError && err != Errno.ENODEV)
-        {
-            Log(EventLevel.Error, dev, "of_dma_configure_id", $"iommu configuration for device failed with {err}");
             dev.BoundDespiteError = err;
+            if (!Switches.ConfigureReturnsOps)
+            {
+                // K68+: "Historically this routine doesn't fail driver probing due to errors in of_iommu_configure()".
+                Log(EventLevel.Error, dev, "of_dma_configure_id", $"iommu configuration for device failed with {err}");
+            }
         }
 
-        if (err.IsError && err != Errno.ENODEV && Switches.ConfigureReturnsOps)
+        if (Switches.ConfigureReturnsOps)
         {
-            dev.BoundDespiteError = err;
+            // K66/K67: any error was mapped to NULL ops (debug log only).
+            ops = err.IsOk ? ops : null;
         }
 
         if (dev.HasDriverSet)

@@ -99,16 +99,9 @@ public sealed partial class Kernel
             err = await IommuProbeDevice(dev);
         }
 
-        if (err.IsError && err != Errno.EPROBE_DEFER)
+        if (err.IsError && err != Errno.EPROBE_DEFER && err != Errno.ENODEV)
         {
-            if (Switches.ConfigureReturnsOps || err == Errno.ENODEV)
-            {
-                Log(EventLevel.Debug, dev, "of_iommu_configure", $"Adding to IOMMU failed: {err.Value}");
-            }
-            else
-            {
-                Log(EventLevel.Debug, dev, "of_iommu_configure", $"Adding to IOMMU failed: {err.Value}");
-            }
+            Log(EventLevel.Debug, dev, "of_iommu_configure", $"Adding to IOMMU failed: {err.Value}");
         }
 
         return (err, ops);
