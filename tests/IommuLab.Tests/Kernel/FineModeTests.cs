@@ -188,4 +188,70 @@ public sealed class FineModeTests
         Assert.Equal(crash, k.Crashes.Count > 0);
         Assert.Equal(crash, Invariants.CheckAll(k).Any(v => v.Invariant == "I13" && v.Message.Contains("crash", StringComparison.Ordinal)));
     }
+
+    private static Model.Kernel.Kernel RunAgainstWalk(string fixture, string profile, string[] before, string walker, string prober, params string[] sets)
+    {
+        var platform = KernelRun.Platform(fixture);
+        var chooser = new PhaseChooser(
+            // The registration is on the list and its walk is about to lock for its first device.
+            (walker, t => t.Footprint.Any(a => a.Object.Kind == ObjectKind.InstanceList && a.Kind == AccessKind.Write) && AtAcquire(t, ObjectKind.ProbeLock, 1)),
+            // The consumer's whole driver probe runs inside the walk window.
+            (prober, t => t.State == KThreadState.Done));
+        var sched = new Scheduler(SchedulerMode.Fine, chooser, record: true);
+        var k = new Model.Kernel.Kernel(platform, KernelRun.Profile(profile, sets).Switches, sched);
+        Model.Kernel.Device Dev(string name) => k.Devices.Single(d => d.Name == name);
+        foreach (var d in k.Devices)
+        {
+            sched.Spawn($"device_add {d.Name}", () => k.DeviceAdd(d));
+        }
+
+        sched.RunUntilIdle();
+        foreach (var name in before)
+        {
+            sched.Spawn($"probe {name}", () => k.DriverProbeDevice(Dev(name)));
+            sched.RunUntilIdle();
+        }
+
+        sched.Spawn(walker, () => k.DriverProbeDevice(Dev(walker["probe ".Length..])));
+        sched.Spawn(prober, () => k.DriverProbeDevice(Dev(prober["probe ".Length..])));
+        sched.RunUntilIdle();
+        while (k.WorkQueued)
+        {
+            sched.Spawn("deferred_probe_work", k.DeferredProbeWork);
+            sched.RunUntilIdle();
+        }
+
+        return k;
+    }
+
+    /// <summary>S-JH (spec §5.6; Johan Hovold, fixed by da33e87bd2bf): the replay probes D before the walk reaches it.</summary>
+    [Theory]
+    [InlineData("K615", true)]
+    [InlineData("K616", false)]
+    public void S_JH_probe_during_the_walk_is_a_late_probe_at_driver_bind_in_k615_only(string profile, bool late)
+    {
+        var k = RunAgainstWalk("single-dart.dts", profile, [], "probe dcp_dart", "probe dcp");
+        Assert.Equal(late, k.LateProbes.Any(p => p.Device.Name == "dcp"));
+        Assert.Equal(DriverState.Bound, k.Devices.Single(d => d.Name == "dcp").State);
+    }
+
+    /// <summary>
+    /// S-TA (spec §5.6; Tudor Ambarus 20260323-iommu-ready-check-v1-1-5f6fef8f9f59@linaro.org): the first DART's
+    /// xlate allocates dev->iommu, so the second DART, still walking, skips the ready check and the replay probes the
+    /// device inside that walk. The unconditional check removes the race but also every walk-path parse, so the probe
+    /// always happens late, from the retry after the walk (Robin, 13510f0d-fa8e-4094-af45-aeef59b128b3@arm.com).
+    /// </summary>
+    [Theory]
+    [InlineData("WhenNoDevIommu", "probe usb_drd0", true)]
+    [InlineData("Always", "deferred_probe_work", false)]
+    public void S_TA_second_iommu_of_a_multi_iommu_device_bypasses_the_ready_check_in_k616(string readyCheck, string lateProbeThread, bool skipped)
+    {
+        var k = RunAgainstWalk("usb-two-darts.dts", "K616", ["dwc3_0_dart_0"], "probe dwc3_0_dart_1", "probe usb_drd0", $"ReadyCheck={readyCheck}");
+        var late = Assert.Single(k.LateProbes, p => p.Device.Name == "usb_drd0");
+        Assert.Equal(lateProbeThread, k.Events[late.Event].Thread);
+        Assert.Equal(skipped, k.Events.Any(e => e.Device == "usb_drd0" && e.Message.Contains("readiness check skipped", StringComparison.Ordinal) && e.Thread == "probe usb_drd0"));
+        var usb = k.Devices.Single(d => d.Name == "usb_drd0");
+        Assert.Equal(DriverState.Bound, usb.State);
+        Assert.Equal(2, OutcomeBuilder.Of(k, usb).GroupCoverage.Count);
+    }
 }
