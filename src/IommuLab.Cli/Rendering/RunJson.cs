@@ -170,6 +170,13 @@ public static class RunJson
             }
 
             w.WriteEndArray();
+            w.WriteStartArray("platformNotes");
+            foreach (var n in k.Platform.Notes)
+            {
+                w.WriteStringValue(n);
+            }
+
+            w.WriteEndArray();
             w.WriteEndObject();
         }
 

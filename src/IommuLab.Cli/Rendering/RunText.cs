@@ -14,6 +14,10 @@ public static class RunText
         var k = x.Kernel;
         o.WriteLine($"profile {x.Profile.Name} ({x.Profile.Kernel}) on {k.Platform.Source}");
         o.WriteLine($"schedule: {string.Join(" ", x.Schedule)}");
+        foreach (var n in k.Platform.Notes)
+        {
+            o.WriteLine($"platform: {n}");
+        }
         o.WriteLine();
         foreach (var s in x.Steps)
         {

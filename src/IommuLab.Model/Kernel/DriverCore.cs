@@ -40,8 +40,8 @@ public sealed partial class Kernel
         }
 
         dev.Added = true;
-        Bus.Add(dev);
-        Log(EventLevel.Trace, dev, "device_add", "added to the platform bus; BUS_NOTIFY_ADD_DEVICE");
+        (dev.Info.IsPci ? PciBus : Bus).Add(dev);
+        Log(EventLevel.Trace, dev, "device_add", $"added to the {(dev.Info.IsPci ? "pci" : "platform")} bus; BUS_NOTIFY_ADD_DEVICE");
         var ret = await IommuProbeDevice(dev);
         if (ret.IsOk && dev.Group is not null)
         {

@@ -127,7 +127,45 @@ public static class DtPlatformBuilder
             devices.Add(new PlatformDevice(i, n.Path, n.Name, LabelsOf(n), compatible, hasDriver, instance, list));
         }
 
-        return (new Platform(tree.SourceName, devices, instances, knobs), null);
+        var notes = new List<string>();
+        foreach (var map in topology.MapUsers)
+        {
+            var bridge = tree.FindByPath(map.Path);
+            if (bridge is null || !nodes.Contains(bridge) || bridge.FindProperty("device_type")?.GetString() != "pci")
+            {
+                continue;
+            }
+
+            var bridgeName = LabelsOf(bridge).FirstOrDefault() ?? bridge.Name;
+            var functions = PciFunctions(bridge).ToList();
+            if (functions.Count > 0)
+            {
+                notes.Add($"{map.Path}: PCI functions from its {functions.Count} child node(s)");
+            }
+            else
+            {
+                var reading = map.Reading(IommuMapLayout.FourCell);
+                functions = [.. reading.Entries.Select(e => ((DtNode?)null, e.IdBase))];
+                notes.Add($"{map.Path}: no child nodes; one PCI function per iommu-map entry (its first RID)");
+            }
+
+            foreach (var (node, rid) in functions)
+            {
+                var aliases = new List<uint> { rid };
+                if (node?.FindProperty("iommulab,dma-aliases")?.GetCells() is { } extra)
+                {
+                    aliases.AddRange(extra);
+                }
+
+                var bdf = $"{rid >> 8:x2}:{(rid >> 3) & 0x1f:x2}.{rid & 7}";
+                var labels = node is null ? [$"{bridgeName}:{bdf}"] : LabelsOf(node).Append($"{bridgeName}:{bdf}").ToArray();
+                var path = node?.Path ?? $"{map.Path}/pci@{bdf}";
+                var hasDriver = node is null || !KnobsOf(node).Any(k => k.Key == "driver" && k.Value == "absent");
+                devices.Add(new PlatformDevice(devices.Count, path, node?.Name ?? $"pci@{bdf}", labels, null, hasDriver, null, PciRefs(map, aliases, tree, instanceOfNode), rid));
+            }
+        }
+
+        return (new Platform(tree.SourceName, devices, instances, knobs, notes), null);
     }
 
     /// <summary>The decoded <c>iommus</c> list in the model's terms: references, and how the kernel's loop ends.</summary>
@@ -141,6 +179,50 @@ public static class DtPlatformBuilder
         }).ToImmutableArray();
         var errno = new Errno(-(int)consumer.End.Errno);
         return new FwRefList(refs, errno, consumer.End.Reason == IommusEndReason.EndOfList ? null : consumer.End.KernelLog ?? consumer.End.Reason.ToString());
+    }
+
+    /// <summary>PCI functions described under a host bridge: every descendant with a <c>reg</c> (RID from its first cell).</summary>
+    private static IEnumerable<(DtNode? Node, uint Rid)> PciFunctions(DtNode bridge)
+    {
+        foreach (var c in bridge.Children)
+        {
+            if (c.FindProperty("reg")?.GetCells() is { Length: > 0 } reg && IsAvailable(c))
+            {
+                yield return (c, (reg[0] >> 8) & 0xffff);
+                foreach (var f in PciFunctions(c))
+                {
+                    yield return f;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// of_pci_iommu_init() over the DMA aliases (own RID first, then <c>iommulab,dma-aliases</c>): each alias goes
+    /// through of_map_id(); the walk stops at the first error, and "no translation" is a reference to no node.
+    /// </summary>
+    private static FwRefList PciRefs(IommuMapUser map, List<uint> aliases, DeviceTree tree, Dictionary<DtNode, int> instances)
+    {
+        var refs = ImmutableArray.CreateBuilder<FwRef>();
+        foreach (var alias in aliases)
+        {
+            var r = map.MapId(alias, IommuMapLayout.FourCell);
+            switch (r.Outcome)
+            {
+                case MapIdOutcome.Translated:
+                    var node = r.TargetPath is null ? null : tree.FindByPath(r.TargetPath);
+                    int? instance = node is not null && instances.TryGetValue(node, out var ix) ? ix : null;
+                    refs.Add(new FwRef(refs.Count, r.TargetPath!, instance, node is not null && IsAvailable(node), [.. r.Args]));
+                    break;
+                case MapIdOutcome.NoMatch:
+                    refs.Add(new FwRef(refs.Count, $"(no iommu-map translation for id 0x{alias:x})", null, false, [alias]));
+                    break;
+                default:
+                    return new FwRefList(refs.ToImmutable(), new Errno(-(int)(r.Errno ?? IommuLab.Firmware.Topology.Errno.EINVAL)), r.KernelLog ?? "of_map_id failed");
+            }
+        }
+
+        return new FwRefList(refs.ToImmutable(), Errno.ENOENT, null);
     }
 
     /// <summary>of_platform_populate(): enabled nodes with compatible under the root and under bus nodes.</summary>

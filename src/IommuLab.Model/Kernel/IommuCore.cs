@@ -76,7 +76,7 @@ public sealed partial class Kernel
     /// <summary>Models iommu_device_unregister(): release devices whose primary instance this is, then unlist.</summary>
     private async KTask IommuDeviceUnregister(IommuInstance inst)
     {
-        foreach (var d in Bus.ToList())
+        foreach (var d in Bus.Concat(PciBus).ToList())
         {
             await Read(ObjectKind.DevIommu, d.Index);
             if (d.Iommu?.IommuDev == inst)
@@ -137,16 +137,31 @@ public sealed partial class Kernel
     /// <summary>Models bus_iommu_probe(): probe every device, then set up deferred default domains (spec §4.2).</summary>
     private async KTask<Errno> BusIommuProbe()
     {
+        foreach (var bus in new[] { Bus, PciBus })
+        {
+            var ret = await BusIommuProbe(bus);
+            if (ret.IsError)
+            {
+                return ret;
+            }
+        }
+
+        return Errno.Ok;
+    }
+
+    /// <summary>Models bus_iommu_probe() for one bus (platform, then pci, as iommu_buses[] orders them).</summary>
+    private async KTask<Errno> BusIommuProbe(List<Device> bus)
+    {
         var groupList = new List<IommuGroup>();
         for (var i = 0; ; i++)
         {
-            await Read(ObjectKind.DevDriver, i < Bus.Count ? Bus[i].Index : 0);
-            if (i >= Bus.Count)
+            await Read(ObjectKind.DevDriver, i < bus.Count ? bus[i].Index : 0);
+            if (i >= bus.Count)
             {
                 break;
             }
 
-            var dev = Bus[i];
+            var dev = bus[i];
             await Sched.Lock(ProbeLock);
             var ret = await IommuProbeDeviceLocked(dev, null, groupList);
             await Sched.Unlock(ProbeLock);

@@ -45,6 +45,9 @@ public sealed partial class Kernel
     /// <summary>The platform bus's device list in device_add() order (bus_for_each_dev order).</summary>
     public List<Device> Bus { get; } = [];
 
+    /// <summary>The PCI bus's device list in device_add() order; walked after the platform bus.</summary>
+    public List<Device> PciBus { get; } = [];
+
     /// <summary>K66/K67 <c>platform_bus_type.iommu_ops</c>.</summary>
     public IommuDriver? BusOps { get; private set; }
 

@@ -60,7 +60,11 @@ public sealed record IommuInstanceInfo(
     int NumStreams,
     DartHardware? Dart);
 
-/// <summary>A device of_platform_populate() creates.</summary>
+/// <summary>
+/// A device the kernel sees: a platform device of_platform_populate() creates, or a PCI function behind a host
+/// bridge (<see cref="Rid"/> set; its <see cref="Iommus"/> come from the bridge's <c>iommu-map</c>, one entry per DMA
+/// alias in <c>pci_for_each_dma_alias()</c> order).
+/// </summary>
 public sealed record PlatformDevice(
     int Index,
     string Path,
@@ -69,8 +73,11 @@ public sealed record PlatformDevice(
     string? Compatible,
     bool HasDriver,
     int? Instance,
-    FwRefList Iommus)
+    FwRefList Iommus,
+    uint? Rid = null)
 {
+    public bool IsPci => Rid is not null;
+
     public bool IsConsumer => !Iommus.IsEmpty || Iommus.EndErrno != Errno.ENOENT;
 }
 
@@ -99,8 +106,9 @@ public sealed record PlatformKnobs
 /// </summary>
 public sealed class Platform
 {
-    public Platform(string source, IReadOnlyList<PlatformDevice> devices, IReadOnlyList<IommuInstanceInfo> instances, PlatformKnobs knobs)
+    public Platform(string source, IReadOnlyList<PlatformDevice> devices, IReadOnlyList<IommuInstanceInfo> instances, PlatformKnobs knobs, IReadOnlyList<string>? notes = null)
     {
+        Notes = notes ?? [];
         Source = source;
         Devices = devices;
         Instances = instances;
@@ -114,6 +122,9 @@ public sealed class Platform
     public IReadOnlyList<IommuInstanceInfo> Instances { get; }
 
     public PlatformKnobs Knobs { get; }
+
+    /// <summary>How the platform was derived where a rule was chosen (e.g. which PCI enumeration rule was used).</summary>
+    public IReadOnlyList<string> Notes { get; }
 
     /// <summary>A device by DTS label, node name, or DT path.</summary>
     public PlatformDevice? Resolve(string name)
