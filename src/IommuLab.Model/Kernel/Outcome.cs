@@ -139,3 +139,34 @@ public static class OutcomeBuilder
         return [.. k.Ledger.Items.Where(a => a.Live && !reachable.Contains(a.Id))];
     }
 }
+
+/// <summary>
+/// The canonical, comparable, hashable quiescent outcome of an execution (DESIGN.md): per consumer its class,
+/// configured set, group partition (by first member), domain type and DMA ops; leaked object kinds; crashes;
+/// registration failures. Object ids and log text are left out so equal states compare equal across orders.
+/// </summary>
+public sealed record QuiescentOutcome(string Canonical)
+{
+    public static QuiescentOutcome Of(Kernel k)
+    {
+        ArgumentNullException.ThrowIfNull(k);
+        var lines = new List<string>();
+        foreach (var d in OutcomeBuilder.Consumers(k))
+        {
+            var o = OutcomeBuilder.Of(k, d);
+            var groupKey = d.Group is null ? "-" : d.Group.Devices.Select(x => x.Info.Path).Order(StringComparer.Ordinal).FirstOrDefault() ?? "-";
+            lines.Add($"{o.Path} {o.Class} dma={o.Dma} group={groupKey} domain={d.Group?.Domain?.Type.ToString() ?? "-"} covers={string.Join(",", o.GroupCoverage)} configured={string.Join(",", o.Configured)}");
+        }
+
+        foreach (var l in OutcomeBuilder.Leaks(k).GroupBy(l => l.Kind).OrderBy(g => g.Key))
+        {
+            lines.Add($"leak {l.Key} x{l.Count()}");
+        }
+
+        lines.AddRange(k.Crashes.Order(StringComparer.Ordinal).Select(c => "crash " + c));
+        lines.AddRange(k.Instances.Where(i => i.RegistrationFailed).Select(i => "registration-failed " + i.Info.Path));
+        return new QuiescentOutcome(string.Join("\n", lines));
+    }
+
+    public override string ToString() => Canonical;
+}
