@@ -38,8 +38,8 @@ internal static class IortChecks
         Tolerated(table, problems);
     }
 
-    /// <summary>The node types an ID mapping of <paramref name="source"/> may output to (IORT spec, per node
-    /// type); null when the type is unknown and anything goes.</summary>
+    /// <summary>The known node types an ID mapping of <paramref name="source"/> may output to (IORT spec, per
+    /// node type); null when the source type is unknown and anything goes. Outputs to unknown types are allowed.</summary>
     public static IortNodeType[]? AllowedTargets(IortNodeType source) => source switch
     {
         IortNodeType.NamedComponent or IortNodeType.RootComplex => [IortNodeType.ItsGroup, IortNodeType.Smmu, IortNodeType.SmmuV3],
@@ -64,7 +64,8 @@ internal static class IortChecks
             ?? throw new AcpiFormatException(source, AcpiTableError.ReferenceToNoNode, map.Offset + 12,
                 $"expected the output reference of ID mapping {map.Index} of {IortReader.Describe(node.Header)} to be the offset of a node, found 0x{map.OutputReference:x}");
 
-        if (AllowedTargets(node.Type) is { } allowed && !allowed.Contains(target.Type))
+        // A node type newer than this model may be a legitimate intermediate; only known pairs are judged.
+        if (AllowedTargets(node.Type) is { } allowed && target is not IortUnknownNode && !allowed.Contains(target.Type))
         {
             var expected = allowed.Length == 0
                 ? "no ID mappings at all"
