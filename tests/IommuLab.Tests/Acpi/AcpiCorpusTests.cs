@@ -107,6 +107,8 @@ public sealed class AcpiCorpusTests(ITestOutputHelper output)
             Assert.NotNull(gpu);
 
             // With an input ID (iort_nc_iommu_map_id), each mapping's first input ID reaches an SMMU.
+            // Without an input ID (iort_nc_iommu_map), what Linux does for the platform device.
+            var nc = t.ResolveNamedComponent(gpu.ObjectName);
             var perSmmu = new Dictionary<int, List<string>>();
             foreach (var map in gpu.Mappings)
             {
@@ -119,15 +121,18 @@ public sealed class AcpiCorpusTests(ITestOutputHelper output)
             // GPU0 reaches two distinct SMMU instances (some tables describe a third SMMU it does not use).
             Assert.Equal(2, perSmmu.Count);
 
-            // Without an input ID (iort_nc_iommu_map), what Linux does for the platform device.
-            var nc = t.ResolveNamedComponent(gpu.ObjectName);
             var singles = gpu.Mappings.Count(m => m.SingleMapping);
+
+            // None of GPU0's mappings is a single mapping, so the no-ID loop finds nothing at index 0.
+            Assert.Equal(0, singles);
+            Assert.Empty(nc.Steps);
+            Assert.Equal((IortNcEnd.GetIdFailed, IortGetIdEnd.NotSingleMapping, (int?)0), (nc.End, nc.GetIdEnd, nc.EndIndex));
             var kernel = nc.Steps.Count == 0
                 ? $"no-ID loop: -ENODEV at index {nc.EndIndex} ({nc.End}/{nc.GetIdEnd})"
                 : $"no-ID loop: {string.Join(", ", nc.Outputs.Select(o => $"SMMU@0x{o.Iommu.Offset:x}:0x{o.StreamId:x}"))} then {nc.End}/{nc.GetIdEnd} at index {nc.EndIndex}";
             var smmuText = string.Join("; ", perSmmu.Select(kv =>
                 $"{Describe(t.NodeAt((uint)kv.Key)!)} <- {kv.Value.Count} mappings [{string.Join(" ", kv.Value.Take(4))}{(kv.Value.Count > 4 ? " ..." : "")}]"));
-            output.WriteLine($"{Path.GetFileName(file)}: rev {t.Header.Revision}, {t.Nodes.Count} nodes, SMMUs {string.Join("+", smmus.Select(s => IortTable.TypeName(s.Header.RawType)))}, {t.NamedComponents.Count()} NCs, checksum {(t.Header.ChecksumValid ? "ok" : "BAD")}; GPU0: {gpu.Mappings.Count} mappings ({singles} single); {smmuText}; {kernel}; problems: {string.Join(",", t.Problems.Select(p => p.RuleId).Distinct())}");
+            output.WriteLine($"{Path.GetFileName(file)}: rev {t.Header.Revision}, {t.Nodes.Count} nodes, SMMUs {string.Join("+", smmus.Select(s => IortTable.TypeName(s.Header.RawType)))}, {t.NamedComponents.Count()} NCs, checksum {(t.Header.ChecksumValid ? "ok" : "BAD")}; GPU0: {gpu.Mappings.Count} mappings ({singles} single, ID counts {string.Join("/", gpu.Mappings.Select(m => m.IdCount).Distinct().Order())}); {smmuText}; {kernel}; problems: {string.Join(",", t.Problems.Select(p => p.RuleId).Distinct())}");
         }
     }
 
