@@ -17,7 +17,7 @@ public sealed class IortReaderTests
         var its = b.Add(0, 1, IortBuilder.Its(7, 9));
         var smmu = b.Add(3, 3, IortBuilder.Smmu(0x1500_0000, 3, 200, 201, 202));
         var smmu3 = b.Add(4, 5, IortBuilder.SmmuV3(0x0900_0000, model: 0, flags: 0x11, deviceIdIndex: 0),
-            Map.Single(0x40, its) with { Flags = 1 }, new Map(0, 0xffff, 0x10000, its));
+            Map.Single(0x40, its), new Map(0, 0xffff, 0x10000, its));
         b.Add(1, 4, IortBuilder.NamedComponent(@"\_SB.GPU0.AVS", 44, flags: 0b1011),
             Map.Single(0x11, smmu), Map.Single(0x22, smmu3), new Map(0x100, 0xf, 0x500, smmu));
         b.Add(2, 4, IortBuilder.RootComplex(segment: 2, ats: 1, memoryLimit: 64), new Map(0, 0xffff, 0, smmu3));
@@ -218,6 +218,16 @@ public sealed class IortReaderTests
     }
 
     [Fact]
+    public void Detection_looks_at_the_signature_only()
+    {
+        Assert.True(AcpiTable.LooksLikeAcpiTable("IORT"u8));
+        Assert.True(AcpiTable.LooksLikeAcpiTable(ViotTests.Sample().Bytes));
+        Assert.False(AcpiTable.LooksLikeAcpiTable("IOR"u8));
+        Assert.False(AcpiTable.LooksLikeAcpiTable("DMAR...."u8));
+        Assert.IsType<IortTable>(AcpiTable.Load(AllTypes().Bytes, Src));
+    }
+
+    [Fact]
     public void Other_signatures_are_refused_by_name()
     {
         var (_, bytes) = AllTypes();
@@ -364,7 +374,7 @@ public sealed class IortReaderTests
         var smmu = b.Add(4, 3, IortBuilder.SmmuV3(0), new Map(0, 0xffff, 0, its));
         b.Add(0x80, 0, [], new Map(0, 0xffff, 0, 3));
         b.Add(0x81, 0, [], new Map(0, 0xfff, 0, smmu), new Map(0x1000, 0xfff, 0, 2));
-        b.Add(2, 1, IortBuilder.RootComplex(0), new Map(0, 0xffff, 0, 2, RawReference: null) with { Target = 2 });
+        b.Add(2, 1, IortBuilder.RootComplex(0), new Map(0, 0xffff, 0, 2));
         var e = Assert.Throws<AcpiFormatException>(() => AcpiTable.Load(b.Build(), Src));
         Assert.Equal(AcpiTableError.MappingCycle, e.Kind);
         Assert.Contains($"0x{b.OffsetOf(2):x} -> 0x{b.OffsetOf(3):x} -> 0x{b.OffsetOf(2):x}", e.Message);

@@ -259,4 +259,20 @@ public sealed class IortWalkTests
         Assert.Equal(IortGetIdEnd.NoSuchIndex, t.GetId(t.Nodes[2], 1).End);
         Assert.Equal(IortGetIdEnd.NoSuchIndex, t.GetId(t.Nodes[2], -1).End);
     }
+
+    [Fact]
+    public void Dma_limits_come_from_the_address_size_fields_as_the_kernel_reads_them()
+    {
+        var b = new IortBuilder();
+        b.Add(1, 0, IortBuilder.NamedComponent("A", 44));
+        b.Add(1, 0, IortBuilder.NamedComponent("B", 0));
+        b.Add(2, 1, IortBuilder.RootComplex(0, memoryLimit: 64));
+        b.Add(2, 0, IortBuilder.RootComplex(1, memoryLimit: 48));
+        var t = Load(b);
+        Assert.Equal((null, 0xfff_ffff_ffffUL, null), IortTable.DmaLimit(t.Nodes[0]));
+        Assert.Equal(IommuLab.Firmware.Topology.Errno.EINVAL, IortTable.DmaLimit(t.Nodes[1]).Error);
+        Assert.Equal("[Firmware Bug]: Named component missing memory address limit", IortTable.DmaLimit(t.Nodes[1]).KernelLog);
+        Assert.Equal(ulong.MaxValue, IortTable.DmaLimit(t.Nodes[2]).Limit);
+        Assert.Equal(IommuLab.Firmware.Topology.Errno.ENODEV, IortTable.DmaLimit(t.Nodes[3]).Error); // node revision 0
+    }
 }

@@ -1,3 +1,5 @@
+using IommuLab.Firmware.Topology;
+
 namespace IommuLab.Firmware.Acpi.Iort;
 
 /// <summary>The ID translation of drivers/acpi/arm64/iort.c, as pure functions of the decoded table.</summary>
@@ -227,5 +229,39 @@ public sealed partial class IortTable
     {
         var rc = FindRootComplex(segment);
         return new IortPciResolution(segment, rid, rc, rc is null ? null : MapId(rc, rid, IortTargets.Iommu));
+    }
+
+    /// <summary>
+    /// Models nc_dma_get_range() / rc_dma_get_range(): the DMA limit acpi_arch_dma_setup() takes from a named
+    /// component or root complex. -ENODEV for a root complex before node revision 1, -EINVAL (with the FW_BUG line)
+    /// for a limit of 0; a limit of 64 bits or more means no limit.
+    /// </summary>
+    public static (Errno? Error, ulong Limit, string? KernelLog) DmaLimit(IortNode node)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        byte bits;
+        switch (node)
+        {
+            case IortNamedComponent nc:
+                bits = nc.MemoryAddressLimit;
+                if (bits == 0)
+                {
+                    return (Errno.EINVAL, 0, "[Firmware Bug]: Named component missing memory address limit");
+                }
+
+                break;
+            case IortRootComplex { MemoryAddressLimit: { } limit }:
+                bits = limit;
+                if (bits == 0)
+                {
+                    return (Errno.EINVAL, 0, "[Firmware Bug]: Root complex missing memory address limit");
+                }
+
+                break;
+            default:
+                return (Errno.ENODEV, 0, null);
+        }
+
+        return (null, bits >= 64 ? ulong.MaxValue : (1UL << bits) - 1, null);
     }
 }
