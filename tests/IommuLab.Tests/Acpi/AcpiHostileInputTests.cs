@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using IommuLab.Firmware.Acpi;
 using IommuLab.Firmware.Acpi.Iort;
 using IommuLab.Firmware.Acpi.Viot;
@@ -134,8 +135,8 @@ public sealed class AcpiHostileInputTests(ITestOutputHelper output)
             var bytes = new byte[48 + rng.Next(0, 400)];
             rng.NextBytes(bytes);
             header.CopyTo(bytes, 0);
-            BitConverter.TryWriteBytes(bytes.AsSpan(4), (uint)bytes.Length);
-            BitConverter.TryWriteBytes(bytes.AsSpan(36), (uint)rng.Next(0, 8));
+            BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(4), (uint)bytes.Length);
+            BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(36), (uint)rng.Next(0, 8));
             LoadAndWalk(bytes);
         }
     }

@@ -103,6 +103,7 @@ internal sealed class IortBuilder(byte revision = 3)
 }
 
 /// <summary>Builds VIOT tables: nodes are raw bodies after a 4-byte node header the builder writes.</summary>
+/// <remarks>Endpoints reference IOMMU nodes by index, so tests add the IOMMU nodes first.</remarks>
 internal sealed class ViotBuilder
 {
     private readonly List<(byte Type, byte[] Body)> _nodes = [];
@@ -116,18 +117,14 @@ internal sealed class ViotBuilder
     public ushort OffsetOf(int index) => (ushort)(48 + _nodes.Take(index).Sum(n => 4 + n.Body.Length));
 
     public int PciRange(uint endpointStart, ushort segStart, ushort segEnd, ushort bdfStart, ushort bdfEnd, int iommu) =>
-        Add(1, new ByteWriter().U32(endpointStart).U16(segStart).U16(segEnd).U16(bdfStart).U16(bdfEnd).U16(OffsetOfLater(iommu)).Zero(6).Raw());
+        Add(1, new ByteWriter().U32(endpointStart).U16(segStart).U16(segEnd).U16(bdfStart).U16(bdfEnd).U16(OffsetOf(iommu)).Zero(6).Raw());
 
     public int Mmio(uint endpoint, ulong address, int iommu) =>
-        Add(2, new ByteWriter().U32(endpoint).U64(address).U16(OffsetOfLater(iommu)).Zero(6).Raw());
+        Add(2, new ByteWriter().U32(endpoint).U64(address).U16(OffsetOf(iommu)).Zero(6).Raw());
 
     public int VirtioPci(ushort segment, ushort bdf) => Add(3, new ByteWriter().U16(segment).U16(bdf).Zero(8).Raw());
 
     public int VirtioMmio(ulong address) => Add(4, new ByteWriter().Zero(4).U64(address).Raw());
-
-    /// <summary>Node bodies are all 12 or 20 bytes, so a later node's offset is known once earlier ones are added;
-    /// tests add the IOMMU nodes first.</summary>
-    private ushort OffsetOfLater(int index) => OffsetOf(index);
 
     public byte[] Build()
     {
