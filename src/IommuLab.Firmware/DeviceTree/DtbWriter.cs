@@ -138,39 +138,44 @@ public static class DtbWriter
     }
 
     /// <summary>The strings block. A name equal to the tail of an earlier name reuses it, as dtc does.</summary>
+    /// <remarks>
+    /// dtc takes the first offset at which the table reads as the name up to a NUL: that is the first
+    /// occurrence of the name's bytes plus NUL, which a vectorised search finds directly.
+    /// </remarks>
     private sealed class StringTable
     {
-        private readonly Dictionary<string, int> _suffixes = new(StringComparer.Ordinal);
-        private readonly MemoryStream _bytes = new();
+        private readonly Dictionary<string, int> _offsets = new(StringComparer.Ordinal);
+        private byte[] _bytes = new byte[1024];
 
-        public int Length => (int)_bytes.Length;
+        public int Length { get; private set; }
 
-        public ReadOnlySpan<byte> Written => _bytes.GetBuffer().AsSpan(0, Length);
+        public ReadOnlySpan<byte> Written => _bytes.AsSpan(0, Length);
 
         public int Insert(string name)
         {
-            if (_suffixes.TryGetValue(name, out var at))
+            if (_offsets.TryGetValue(name, out var at))
             {
                 return at;
             }
 
-            at = Length;
-            var bytes = Encoding.UTF8.GetBytes(name);
-            _bytes.Write(bytes);
-            _bytes.WriteByte(0);
-
-            // Every tail of the new name (down to the empty one at its NUL) becomes findable;
-            // an earlier occurrence keeps priority, which is what a first-match scan gives.
-            for (var k = 0; k <= bytes.Length; k++)
+            var size = Encoding.UTF8.GetByteCount(name) + 1;
+            if (Length + size > _bytes.Length)
             {
-                if (k < bytes.Length && (bytes[k] & 0xC0) == 0x80)
-                {
-                    continue; // not a character boundary: no UTF-8 name can start here
-                }
-
-                _suffixes.TryAdd(Encoding.UTF8.GetString(bytes, k, bytes.Length - k), at + k);
+                Array.Resize(ref _bytes, Math.Max(_bytes.Length * 2, Length + size));
             }
 
+            // Encode at the end without committing; search the committed part for it.
+            var candidate = _bytes.AsSpan(Length, size);
+            Encoding.UTF8.GetBytes(name, candidate);
+            candidate[^1] = 0;
+            at = _bytes.AsSpan(0, Length).IndexOf(candidate);
+            if (at < 0)
+            {
+                at = Length;
+                Length += size;
+            }
+
+            _offsets[name] = at;
             return at;
         }
     }

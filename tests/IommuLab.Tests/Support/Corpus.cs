@@ -54,6 +54,11 @@ public static class Corpus
     public static string Apple(string fileName) =>
         AppleDtbs.Single(p => Path.GetFileName(p) == fileName);
 
+    /// <summary>The files under iort/&lt;sub&gt; ("qemu", "laptops", "malformed", "iasl") with the given pattern,
+    /// sorted by name.</summary>
+    public static IReadOnlyList<string> IortFiles(string sub, string pattern = "*") =>
+        Directory.GetFiles(Path.Combine(Root, "iort", sub), pattern).Order(StringComparer.Ordinal).ToArray();
+
     private static IReadOnlyList<string> Dtbs(string pattern)
     {
         var matches = Directory.GetFiles(Path.Combine(Root, "dtb"), pattern);

@@ -1,0 +1,201 @@
+using System.Runtime.InteropServices;
+
+namespace IommuLab.Model.PageTables;
+
+/// <summary>
+/// Simulated RAM for one execution: <see cref="Size"/> bytes starting at physical address 0, backed sparsely in 4 KiB
+/// pages that are created on the first non-zero write. Unbacked RAM reads as zero; addresses at or above
+/// <see cref="Size"/> are outside memory, and the <c>Try</c> methods report them instead of throwing, because page
+/// tables and DMA targets may be garbage. Methods without <c>Try</c> are for the kernel's own accesses to memory it
+/// allocated; reaching outside memory there is a bug in the model and throws.
+/// </summary>
+public sealed class PhysicalMemory
+{
+    /// <summary>Backing page size (bytes); independent of the IOMMU granule.</summary>
+    public const ulong BackingPageSize = 4096;
+
+    private const int BackingPageShift = 12;
+    private const int WordsPerPage = (int)(BackingPageSize / sizeof(ulong));
+
+    private readonly Dictionary<ulong, ulong[]> _pages = new();
+
+    // Table walks touch the same page several times in a row.
+    private ulong _lastPfn = ulong.MaxValue;
+    private ulong[]? _lastPage;
+
+    public PhysicalMemory(ulong size)
+    {
+        if (size == 0 || size % BackingPageSize != 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(size), size, "memory size must be a non-zero multiple of 4 KiB");
+        }
+
+        Size = size;
+    }
+
+    /// <summary>Bytes of RAM; the highest valid address is Size - 1.</summary>
+    public ulong Size { get; }
+
+    /// <summary>How many 4 KiB pages hold data (a measure of the sparse footprint).</summary>
+    public int BackedPageCount => _pages.Count;
+
+    /// <summary>Whether [address, address + length) lies entirely inside memory (no wrap-around).</summary>
+    public bool Contains(ulong address, ulong length) => length <= Size && address <= Size - length;
+
+    /// <summary>Reads an aligned 64-bit little-endian word; false when it is outside memory or misaligned.</summary>
+    public bool TryReadU64(ulong address, out ulong value)
+    {
+        if ((address & 7) != 0 || !Contains(address, sizeof(ulong)))
+        {
+            value = 0;
+            return false;
+        }
+
+        var page = Find(address >> BackingPageShift);
+        value = page is null ? 0 : page[(int)((address & (BackingPageSize - 1)) >> 3)];
+        return true;
+    }
+
+    /// <summary>Reads a word of memory the kernel owns (a page-table entry it wrote).</summary>
+    public ulong ReadU64(ulong address)
+    {
+        if (!TryReadU64(address, out var value))
+        {
+            throw new InvalidOperationException($"model bug: read of 0x{address:x} outside memory of 0x{Size:x} bytes or misaligned");
+        }
+
+        return value;
+    }
+
+    /// <summary>Writes an aligned 64-bit word; false when it is outside memory or misaligned.</summary>
+    public bool TryWriteU64(ulong address, ulong value)
+    {
+        if ((address & 7) != 0 || !Contains(address, sizeof(ulong)))
+        {
+            return false;
+        }
+
+        var pfn = address >> BackingPageShift;
+        var page = Find(pfn);
+        if (page is null)
+        {
+            if (value == 0)
+            {
+                return true; // already reads as zero: stay sparse
+            }
+
+            page = Create(pfn);
+        }
+
+        page[(int)((address & (BackingPageSize - 1)) >> 3)] = value;
+        return true;
+    }
+
+    /// <summary>Writes a word of memory the kernel owns.</summary>
+    public void WriteU64(ulong address, ulong value)
+    {
+        if (!TryWriteU64(address, value))
+        {
+            throw new InvalidOperationException($"model bug: write of 0x{address:x} outside memory of 0x{Size:x} bytes or misaligned");
+        }
+    }
+
+    /// <summary>Copies bytes out of memory (a device read); false, copying nothing, if any byte is outside memory.</summary>
+    public bool TryRead(ulong address, Span<byte> destination)
+    {
+        if (!Contains(address, (ulong)destination.Length))
+        {
+            return false;
+        }
+
+        while (!destination.IsEmpty)
+        {
+            var offset = (int)(address & (BackingPageSize - 1));
+            var chunk = Math.Min(destination.Length, (int)BackingPageSize - offset);
+            var page = Find(address >> BackingPageShift);
+            if (page is null)
+            {
+                destination[..chunk].Clear();
+            }
+            else
+            {
+                MemoryMarshal.AsBytes(page.AsSpan()).Slice(offset, chunk).CopyTo(destination);
+            }
+
+            destination = destination[chunk..];
+            address += (ulong)chunk;
+        }
+
+        return true;
+    }
+
+    /// <summary>Copies bytes into memory (a device write); false, writing nothing, if any byte is outside memory.</summary>
+    public bool TryWrite(ulong address, ReadOnlySpan<byte> source)
+    {
+        if (!Contains(address, (ulong)source.Length))
+        {
+            return false;
+        }
+
+        while (!source.IsEmpty)
+        {
+            var offset = (int)(address & (BackingPageSize - 1));
+            var chunk = Math.Min(source.Length, (int)BackingPageSize - offset);
+            var pfn = address >> BackingPageShift;
+            var page = Find(pfn);
+            if (page is not null || source[..chunk].ContainsAnyExcept((byte)0))
+            {
+                page ??= Create(pfn);
+                source[..chunk].CopyTo(MemoryMarshal.AsBytes(page.AsSpan()).Slice(offset, chunk));
+            }
+
+            source = source[chunk..];
+            address += (ulong)chunk;
+        }
+
+        return true;
+    }
+
+    /// <summary>Zeroes a page-aligned range the kernel owns, dropping its backing pages.</summary>
+    public void Clear(ulong address, ulong length)
+    {
+        if ((address | length) % BackingPageSize != 0 || !Contains(address, length))
+        {
+            throw new InvalidOperationException($"model bug: clear of [0x{address:x}, +0x{length:x}) is unaligned or outside memory");
+        }
+
+        for (var pfn = address >> BackingPageShift; pfn < (address + length) >> BackingPageShift; pfn++)
+        {
+            _pages.Remove(pfn);
+        }
+
+        _lastPfn = ulong.MaxValue;
+        _lastPage = null;
+    }
+
+    private ulong[]? Find(ulong pfn)
+    {
+        if (pfn == _lastPfn)
+        {
+            return _lastPage;
+        }
+
+        if (!_pages.TryGetValue(pfn, out var page))
+        {
+            return null; // not cached: a later write may create it
+        }
+
+        _lastPfn = pfn;
+        _lastPage = page;
+        return page;
+    }
+
+    private ulong[] Create(ulong pfn)
+    {
+        var page = new ulong[WordsPerPage];
+        _pages.Add(pfn, page);
+        _lastPfn = pfn;
+        _lastPage = page;
+        return page;
+    }
+}
