@@ -482,6 +482,16 @@ public sealed class I15AppleDartLimits : IInvariant
                 facts.Add("gang with different page sizes");
             }
 
+            if (o.Class == DeviceClass.T && k.Switches.DartBypass == DartBypassRule.RequireEqual && darts.Select(x => x.Info.Dart!.SupportsBypass).Distinct().Count() > 1)
+            {
+                facts.Add("translated gang with different bypass support (rejected by of_xlate before v6.15)");
+            }
+
+            if (o.Class == DeviceClass.T && k.Switches.DartCheckIas && darts.Select(x => x.Info.Dart!.Ias).Distinct().Count() > 1)
+            {
+                facts.Add("translated gang with different ias");
+            }
+
             if (d.Group?.Domain?.DriverData is DartDomain { Maps: { } maps } && d.Iommu?.Priv is DartMasterCfg cfg)
             {
                 for (var i = 0; i < Math.Min(maps.Length, cfg.Slots.Length); i++)
