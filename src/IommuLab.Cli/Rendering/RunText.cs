@@ -12,7 +12,7 @@ public static class RunText
         ArgumentNullException.ThrowIfNull(r);
         var x = r.Execution;
         var k = x.Kernel;
-        o.WriteLine($"profile {x.Profile.Name} ({x.Profile.Kernel}) on {k.Platform.Source}");
+        o.WriteLine($"profile {x.Profile.Name} ({x.Profile.Kernel}) on {Path.GetFileName(k.Platform.Source)}");
         o.WriteLine($"schedule: {string.Join(" ", x.Schedule)}");
         foreach (var n in k.Platform.Notes)
         {
