@@ -29,6 +29,8 @@ public static class CliApp
         {
             TopologyCommand.Create(LoadDeviceTree),
             DumpCommand.Create(LoadDeviceTree),
+            RunCommand.Create(LoadDeviceTree),
+            ProfilesCommand.Create(),
         };
         var config = new InvocationConfiguration { Output = stdout, Error = stderr };
         return root.Parse(args).Invoke(config);
