@@ -87,52 +87,6 @@ public sealed class DtsWriterCorpusTests(ITestOutputHelper output)
         Assert.Equal(files.Count, sameTree + octalQuirk);
     }
 
-    /// <summary>
-    /// The point of the writer: one process over the whole corpus beats one dtc per file by far. Timed as a ratio
-    /// on the same files under the same load (the machine is shared), each file read from memory and written
-    /// whole, against dtc reading it and printing to a pipe; plus the peer's absolute figure for the whole corpus
-    /// (one dtc per file: about 7.4 s wall on two cores).
-    /// </summary>
-    [Fact]
-    public void Decompiling_in_one_process_is_many_times_faster_than_one_dtc_per_file()
-    {
-        var files = Corpus.AllDtbs;
-        var blobs = files.Select(File.ReadAllBytes).ToArray();
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(4 << 20);
-        DtsWriter.Write(DtbReader.Read(blobs[0], "warm-up"), buffer);
-
-        var whole = Stopwatch.StartNew();
-        long textBytes = 0;
-        foreach (var blob in blobs)
-        {
-            buffer.ResetWrittenCount();
-            DtsWriter.Write(DtbReader.Read(blob, "timed"), buffer);
-            textBytes += buffer.WrittenCount;
-        }
-
-        whole.Stop();
-
-        var ours = TimeSpan.Zero;
-        var dtc = TimeSpan.Zero;
-        for (var i = 0; i < files.Count; i += 8)
-        {
-            var sw = Stopwatch.StartNew();
-            Tools.Dtc("-q", "-I", "dtb", "-O", "dts", files[i]);
-            dtc += sw.Elapsed;
-            sw.Restart();
-            buffer.ResetWrittenCount();
-            DtsWriter.Write(DtbReader.Read(blobs[i], "timed"), buffer);
-            ours += sw.Elapsed;
-        }
-
-        var megabytes = blobs.Sum(b => (long)b.Length) / 1e6;
-        output.WriteLine($"{files.Count} DTBs, {megabytes:F1} MB -> {textBytes / 1e6:F1} MB of DTS in {whole.Elapsed.TotalMilliseconds:F0} ms "
-            + $"({megabytes / whole.Elapsed.TotalSeconds:F0} MB/s, read + write); every 8th file: ours {ours.TotalMilliseconds:F0} ms, "
-            + $"dtc {dtc.TotalMilliseconds:F0} ms ({dtc / ours:F1}x)");
-        Assert.True(whole.Elapsed < TimeSpan.FromSeconds(7.4), $"whole corpus took {whole.Elapsed}");
-        Assert.True(dtc > ours * 5, $"ours {ours}, dtc {dtc}");
-    }
-
     private static string FirstDifferingLine(byte[] expected, byte[] actual)
     {
         var e = Encoding.UTF8.GetString(expected).Split('\n');
