@@ -18,6 +18,12 @@ public enum DmaDirection
 public sealed record DmaMapping(DmaMode Mode, ulong Physical, ulong Size, ulong DmaAddress, string? Error, IommuDomain? Domain, ulong Iova, ulong IovaSize)
 {
     public bool Failed => Error is not null;
+
+    /// <summary>The swiotlb slot dma-direct bounced the buffer through, when the device cannot reach the buffer itself.</summary>
+    public ulong? Bounce { get; init; }
+
+    /// <summary>The memory the device must reach: the bounce slot, else the buffer.</summary>
+    public ulong Target => Bounce ?? Physical;
 }
 
 /// <summary>
@@ -44,7 +50,7 @@ public static class DmaApi
         var busLimit = windows.IsDefaultOrEmpty ? 0 : windows.Max(w => w.DmaEnd);
         if (dev.Dma != DmaMode.IommuDma)
         {
-            return DirectMap(dev, windows, busLimit, phys, size);
+            return DirectMap(k, dev, windows, phys, size, dir);
         }
 
         var domain = dev.Group?.Domain;
@@ -81,6 +87,11 @@ public static class DmaApi
     {
         ArgumentNullException.ThrowIfNull(k);
         ArgumentNullException.ThrowIfNull(mapping);
+        if (mapping.Bounce is { } slot)
+        {
+            k.Dma.Memory.Clear(slot & ~(PhysicalMemory.BackingPageSize - 1), PhysicalMemory.BackingPageSize);
+        }
+
         if (mapping.Failed || mapping.Mode != DmaMode.IommuDma || k.Dma.DomainOf(mapping.Domain) is not { Cookie: { } cookie } dd)
         {
             return;
@@ -90,32 +101,45 @@ public static class DmaApi
         cookie.FreeIova(mapping.Iova, mapping.IovaSize);
     }
 
-    /// <summary>Models dma_direct_map_phys(): phys_to_dma() through the <c>dma-ranges</c> windows, then dma_capable().</summary>
-    private static DmaMapping DirectMap(Device dev, System.Collections.Immutable.ImmutableArray<DmaWindow> windows, ulong busLimit, ulong phys, ulong size)
+    /// <summary>
+    /// Models dma_direct_map_phys(): phys_to_dma() through the <c>dma-ranges</c> windows and dma_capable(); a buffer
+    /// the device cannot reach is bounced through its swiotlb slot (swiotlb_map(), kernel/dma/swiotlb.c), copied
+    /// there for a DMA_TO_DEVICE mapping.
+    /// </summary>
+    private static DmaMapping DirectMap(Kernel.Kernel k, Device dev, System.Collections.Immutable.ImmutableArray<DmaWindow> windows, ulong phys, ulong size, DmaDirection dir)
     {
-        var last = checked(phys + (size - 1));
-        ulong dma;
+        if (PhysToDma(windows, phys, size) is { } dma)
+        {
+            return new DmaMapping(DmaMode.Direct, phys, size, dma, null, null, 0, 0);
+        }
+
+        var slot = DmaSystem.SwiotlbSlotOf(dev);
+        if (size > DmaSystem.SwiotlbSlotSize || PhysToDma(windows, slot, size) is not { } bounced)
+        {
+            return Failed(DmaMode.Direct, phys, size, $"0x{phys:x} is outside every dma-ranges window of {dev.Name} and so is its swiotlb slot");
+        }
+
+        if (dir != DmaDirection.FromDevice)
+        {
+            Span<byte> data = stackalloc byte[(int)size];
+            k.Dma.Memory.TryRead(phys, data);
+            k.Dma.Memory.TryWrite(slot, data);
+        }
+
+        return new DmaMapping(DmaMode.Direct, phys, size, bounced, null, null, 0, 0) { Bounce = slot };
+    }
+
+    /// <summary>phys_to_dma() and dma_capable(): the bus address, or null when no window holds the whole range.</summary>
+    private static ulong? PhysToDma(System.Collections.Immutable.ImmutableArray<DmaWindow> windows, ulong phys, ulong size)
+    {
         if (windows.IsDefaultOrEmpty)
         {
-            dma = phys;
-        }
-        else
-        {
-            var w = windows.FirstOrDefault(w => phys >= w.CpuStart && last - w.CpuStart < w.Size);
-            if (w.Size == 0)
-            {
-                return Failed(DmaMode.Direct, phys, size, $"0x{phys:x} is outside every dma-ranges window of {dev.Name}");
-            }
-
-            dma = phys - w.CpuStart + w.DmaStart;
+            return phys;
         }
 
-        if (busLimit != 0 && dma + (size - 1) > busLimit)
-        {
-            return Failed(DmaMode.Direct, phys, size, $"bus address 0x{dma:x} above the bus DMA limit 0x{busLimit:x}");
-        }
-
-        return new DmaMapping(DmaMode.Direct, phys, size, dma, null, null, 0, 0);
+        var last = checked(phys + (size - 1));
+        var w = windows.FirstOrDefault(w => phys >= w.CpuStart && last - w.CpuStart < w.Size);
+        return w.Size == 0 ? null : phys - w.CpuStart + w.DmaStart;
     }
 
     /// <summary>Models dma_info_to_prot() for a coherent device.</summary>

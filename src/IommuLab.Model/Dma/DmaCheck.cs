@@ -114,9 +114,11 @@ public static class DmaCheck
         var results = new List<DmaPathResult>();
         if (refs.Count == 0)
         {
-            results.Add(mapping.Failed
-                ? Failed(dev, null, null, mode, buffer, mapping.Error!)
-                : Compare(dev, null, null, mode, buffer, pattern, memory, HardwareAccess.Bypassed(mapping.DmaAddress, "no IOMMU"), "", direct: true));
+            // Without an IOMMU the interconnect applies the dma-ranges windows back to CPU addresses.
+            var cpu = DmaFirmware.DmaToPhys(k.Platform.Dma.WindowsOf(dev.Info), mapping.DmaAddress);
+            results.Add(mapping.Failed ? Failed(dev, null, null, mode, buffer, mapping.Error!)
+                : cpu is null ? new DmaPathResult(dev.Name, dev.Info.Path, null, null, mode, DmaOutcomeKind.Fault, mapping.DmaAddress, mapping.Target, null, WalkFaultKind.OutputOutsideMemory, 0, "bus address outside every dma-ranges window", "")
+                : Compare(dev, null, null, mode, mapping.Target, pattern, memory, HardwareAccess.Bypassed(cpu.Value, mapping.Bounce is null ? "no IOMMU" : "no IOMMU, bounced through swiotlb"), "", direct: true) with { BusAddress = mapping.DmaAddress });
         }
 
         foreach (var r in refs)
@@ -131,7 +133,7 @@ public static class DmaCheck
 
             var hw = k.Dma.HardwareOf(inst);
             var access = hw.Access(memory, sid, mapping.DmaAddress, DmaAccess.Read);
-            results.Add(Compare(dev, inst.Name, sid, mode, buffer, pattern, memory, access, hw.DescribeStream(sid), direct: false));
+            results.Add(Compare(dev, inst.Name, sid, mode, mapping.Target, pattern, memory, access, hw.DescribeStream(sid), direct: false));
         }
 
         DmaApi.UnmapSingle(k, mapping);

@@ -35,6 +35,18 @@ public sealed class DmaFirmware
         return _windows.TryGetValue(device.Path, out var w) ? w : [];
     }
 
+    /// <summary>What the interconnect does with a bus address the device issues without an IOMMU: the CPU address, or null.</summary>
+    public static ulong? DmaToPhys(System.Collections.Immutable.ImmutableArray<DmaWindow> windows, ulong dma)
+    {
+        if (windows.IsDefaultOrEmpty)
+        {
+            return dma;
+        }
+
+        var w = windows.FirstOrDefault(w => dma >= w.DmaStart && dma - w.DmaStart < w.Size);
+        return w.Size == 0 ? null : checked(dma - w.DmaStart + w.CpuStart);
+    }
+
     /// <summary>Reads the windows of <paramref name="devices"/> from <paramref name="tree"/>.</summary>
     public static DmaFirmware Read(DeviceTree tree, IEnumerable<PlatformDevice> devices)
     {

@@ -39,6 +39,11 @@ public sealed class DmaSystem
     public const ulong BufferBase = 0x9_0000_0000;
     public const ulong BufferStride = 0x10_0000;
 
+    /// <summary>The swiotlb pool (low RAM, as the kernel places it): one 4 KiB bounce slot per device index.</summary>
+    public const ulong SwiotlbBase = 0x8_0400_0000;
+    public const ulong SwiotlbSlotSize = 0x1000;
+    public const int SwiotlbSlots = 256;
+
     /// <summary>Where a locked DART's bootloader maps its framebuffer (low, clear of the top-down IOVA allocator).</summary>
     public const ulong BootFramebufferIova = 0x0100_0000;
     public const ulong BootFramebufferPhys = 0x8_00F0_0000;
@@ -284,6 +289,13 @@ public sealed class DmaSystem
     {
         ArgumentNullException.ThrowIfNull(dev);
         return checked(BufferBase + (ulong)dev.Index * BufferStride + 0x40);
+    }
+
+    /// <summary>The device's swiotlb bounce slot.</summary>
+    public static ulong SwiotlbSlotOf(Device dev)
+    {
+        ArgumentNullException.ThrowIfNull(dev);
+        return checked(SwiotlbBase + (ulong)(dev.Index % SwiotlbSlots) * SwiotlbSlotSize);
     }
 
     /// <summary>
