@@ -60,8 +60,9 @@ public static class DmaApi
             return Failed(DmaMode.IommuDma, phys, size, $"iommu-dma ops but {(domain is null ? "no domain" : domain.ToString())} has no IOVA cookie");
         }
 
-        // iommu_dma_init_domain(): the cookie covers the aperture [0, 2^ias - 1].
-        var cookie = dd.Cookie ??= DmaIovaDomain.ForTable(dd.Table);
+        // iommu_dma_init_domain(): the cookie covers the aperture [0, 2^ias - 1]. The per-CPU range caches only
+        // speed up repeated allocations and the check maps one buffer per device, so they are left out: cheaper.
+        var cookie = dd.Cookie ??= new DmaIovaDomain(dd.Table.PgsizeBitmap, 0, dd.Table.Ias >= 64 ? ulong.MaxValue : (1UL << dd.Table.Ias) - 1, rangeCaches: false);
         var granule = cookie.Iovad.Granule;
         var offset = phys & (granule - 1);
         var iovaSize = checked((size + offset + granule - 1) & ~(granule - 1));
