@@ -177,6 +177,7 @@ public static class RunJson
             }
 
             w.WriteEndArray();
+            DmaRendering.WriteJson(w, k);
             w.WriteEndObject();
         }
 

@@ -68,6 +68,8 @@ public static class RunText
             o.WriteLine($"  leaked: {string.Join(", ", r.Leaks.Select(l => $"{l.Kind} #{l.Id} ({l.Owner})"))}");
         }
 
+        DmaRendering.WriteText(o, k);
+
         o.WriteLine();
         if (r.Violations.Count == 0)
         {

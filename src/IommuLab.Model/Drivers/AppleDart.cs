@@ -340,7 +340,7 @@ public sealed class AppleDart(Kernel.Kernel kernel) : IommuDriver(kernel)
             K.Log(EventLevel.Info, dev, "apple_dart_finalize_domain", $"{dom}: page table built on the TTBR read back from locked {locked[0].Dart!.Name}");
         }
 
-        return Errno.Ok;
+        return K.Dma.FinalizeDartDomain(dom);
     }
 
     /// <summary>Models the attach_dev of the identity, blocked and paging domains (spec §6.5, §6.6).</summary>
@@ -411,16 +411,17 @@ public sealed class AppleDart(Kernel.Kernel kernel) : IommuDriver(kernel)
                 continue;
             }
 
-            await Program(s, StreamMode.Translate, $"domain {domain.Id}");
+            await Program(s, StreamMode.Translate, $"domain {domain.Id}", domain);
         }
 
         return Errno.Ok;
     }
 
-    private async KTask Program(DartStreamMap s, StreamMode mode, string? ttbr)
+    private async KTask Program(DartStreamMap s, StreamMode mode, string? ttbr, IommuDomain? domain = null)
     {
         await K.Write(ObjectKind.InstanceRegisters, s.Dart!.Index);
         var st = StateOf(s.Dart);
+        K.Dma.ProgramDart(s.Dart, s.Sids, mode, domain);
         foreach (var sid in s.Sids.Where(x => x < st.Hw.NumStreams))
         {
             st.Tcr[sid] = mode;

@@ -242,7 +242,7 @@ public sealed class FwspecDriver(Kernel.Kernel kernel, FwspecDriverModel model) 
             st.Streams[sid] = (mode, mode == StreamMode.Translate ? $"domain {domain.Id}" : null, dev);
         }
 
-        return Errno.Ok;
+        return K.Dma.AttachFwspecStreams(m.Instance, Model.MaskCell ? [.. dev.Iommu.Fwspec?.Ids ?? []] : m.Ids, domain);
     }
 
     public override IEnumerable<StreamState> Streams(IommuInstance inst)

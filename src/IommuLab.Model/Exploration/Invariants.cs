@@ -16,7 +16,7 @@ public interface IInvariant
     IEnumerable<Violation> Check(Kernel.Kernel k);
 }
 
-/// <summary>The invariants the checker runs (I1-I4, I6-I15); I5 needs several executions (the explorer).</summary>
+/// <summary>The invariants the checker runs (I1-I4, I6-I15, IDMA); I5 needs several executions (the explorer).</summary>
 public static class Invariants
 {
     public static IReadOnlyList<IInvariant> All { get; } =
@@ -24,7 +24,7 @@ public static class Invariants
         new I1CleanClassification(), new I2NoPartialGang(), new I3ConfiguredMeansProgrammed(), new I4DmaOpsCoherence(),
         new I6Liveness(), new I7TimeoutSemantics(), new I8GroupMembership(), new I9DevIommuConsistency(),
         new I10DefaultDomainPresent(), new I11OpsUniqueness(), new I12RegistrationAtomicity(), new I13NoLeaks(),
-        new I14DeferredCarryNoState(), new I15AppleDartLimits(),
+        new I14DeferredCarryNoState(), new I15AppleDartLimits(), new IdmaDmaReachesBuffer(),
     ];
 
     public static IReadOnlyList<Violation> CheckAll(Kernel.Kernel k) => [.. All.SelectMany(i => i.Check(k))];

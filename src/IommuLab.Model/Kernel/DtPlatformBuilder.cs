@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Globalization;
 using IommuLab.Firmware.DeviceTree;
 using IommuLab.Firmware.Topology;
+using IommuLab.Model.Dma;
 
 namespace IommuLab.Model.Kernel;
 
@@ -165,7 +166,7 @@ public static class DtPlatformBuilder
             }
         }
 
-        return (new Platform(tree.SourceName, devices, instances, knobs, notes), null);
+        return (new Platform(tree.SourceName, devices, instances, knobs, notes) { Dma = DmaFirmware.Read(tree, devices) }, null);
     }
 
     /// <summary>The decoded <c>iommus</c> list in the model's terms: references, and how the kernel's loop ends.</summary>

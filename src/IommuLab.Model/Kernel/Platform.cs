@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using IommuLab.Model.Dma;
 
 namespace IommuLab.Model.Kernel;
 
@@ -122,6 +123,9 @@ public sealed class Platform
     public IReadOnlyList<IommuInstanceInfo> Instances { get; }
 
     public PlatformKnobs Knobs { get; }
+
+    /// <summary>Each device's <c>dma-ranges</c> windows (for dma-direct and the bus DMA limit).</summary>
+    public DmaFirmware Dma { get; init; } = DmaFirmware.None;
 
     /// <summary>How the platform was derived where a rule was chosen (e.g. which PCI enumeration rule was used).</summary>
     public IReadOnlyList<string> Notes { get; }

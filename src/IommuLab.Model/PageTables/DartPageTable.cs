@@ -140,6 +140,21 @@ public sealed class DartPageTable : IIoPgtableOps
         }
 
         var pgd = new ulong[1 << tblBits];
+        if (!config.DartLockedTables.IsDefaultOrEmpty)
+        {
+            // The bootloader's tables: the driver read them back from the TTBRs, nothing is allocated.
+            if (config.DartLockedTables.Length != pgd.Length
+                || config.DartLockedTables.Any(t => (t & (config.PgsizeBitmap - 1)) != 0 || !allocator.Memory.Contains(t, config.PgsizeBitmap)))
+            {
+                rejection = $"the locked TTBRs do not hold {pgd.Length} aligned table(s) in memory";
+                return null;
+            }
+
+            config.DartLockedTables.CopyTo(pgd);
+            rejection = null;
+            return new DartPageTable(config, allocator, tableLevels + 1, tblBits, pgd);
+        }
+
         for (var i = 0; i < pgd.Length; i++)
         {
             if (!allocator.TryAllocate(config.PgsizeBitmap, out pgd[i]))
@@ -332,7 +347,11 @@ public sealed class DartPageTable : IIoPgtableOps
             }
         }
 
-        _allocator.Free(table, _pgsize);
+        // Tables the bootloader built under a locked TTBR are not ours to free.
+        if (table >= _allocator.RegionStart && table < _allocator.RegionEnd)
+        {
+            _allocator.Free(table, _pgsize);
+        }
     }
 
     /// <summary>Models dart_init_pte(): refuses any valid slot, then fills every slot.</summary>

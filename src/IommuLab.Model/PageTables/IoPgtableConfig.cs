@@ -1,3 +1,5 @@
+using System.Collections.Immutable;
+
 namespace IommuLab.Model.PageTables;
 
 /// <summary>The io-pgtable formats the model implements (<c>enum io_pgtable_fmt</c>, include/linux/io-pgtable.h).</summary>
@@ -46,6 +48,13 @@ public sealed record IoPgtableConfig
 
     /// <summary>v6.15+: SP_DIS (bit 1) is written only in DART1 PTEs; before, DART2 PTEs got it too, where bit 1 means NO_CACHE.</summary>
     public bool DartSubpageDisableOnlyDart1 { get; init; } = true;
+
+    /// <summary>
+    /// Asahi downstream <c>IO_PGTABLE_QUIRK_APPLE_LOCKED</c>: top-level tables already in memory (read back from a
+    /// locked DART's TTBRs) are used instead of new ones, and are left alone when the page table is freed.
+    /// Default (empty): allocate.
+    /// </summary>
+    public ImmutableArray<ulong> DartLockedTables { get; init; }
 
     /// <summary>An APPLE_DART config as apple-dart builds it (one page size, ias and oas of the slot-0 DART).</summary>
     public static IoPgtableConfig AppleDart(ulong pageSize, int ias, int oas = 36) =>

@@ -44,7 +44,7 @@ public sealed class RunCommandTests
         Assert.Equal(1, code);
         using var doc = JsonDocument.Parse(output);
         var root = doc.RootElement;
-        Assert.Equal(["schema", "input", "profile", "schedule", "steps", "devices", "instances", "leaks", "violations", "platformNotes"], root.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["schema", "input", "profile", "schedule", "steps", "devices", "instances", "leaks", "violations", "platformNotes", "dma"], root.EnumerateObject().Select(p => p.Name));
         Assert.Equal("K616*", root.GetProperty("profile").GetProperty("name").GetString());
         Assert.Equal("Always", root.GetProperty("profile").GetProperty("switches").GetProperty("ReadyCheck").GetString());
         var dev = root.GetProperty("devices")[0];
