@@ -29,8 +29,8 @@ public static class FirmwareLint
             var targets = c.DistinctTargets;
             var state = c.Status.IsAvailable ? "" : $" (the consumer is {c.Status.Display}; a board that enables it inherits this)";
             findings.Add(Make(FirmwareLintRules.MultiInstance, ProblemSeverity.Info, file, c.Path,
-                $"references {targets.Count} IOMMU instances ({string.Join(", ", targets)}): it gets its IOMMUs only if all "
-                + $"{targets.Count} register, and the kernel's result has depended on their probe order{state}"));
+                $"references {targets.Count} IOMMU instances ({string.Join(", ", targets)}): it is translated only if all {targets.Count} "
+                + $"register, and some kernels leave it half-configured when they register in the wrong order (spec §5.6){state}"));
         }
 
         foreach (var m in topology.MapUsers.Where(m => m.Status.IsAvailable))
@@ -76,9 +76,10 @@ public static class FirmwareLint
     }
 
     /// <summary>
-    /// RIDs of an enabled PCI host bridge (<c>device_type = "pci"</c>) that of_map_id() does not translate: it
-    /// returns 0 with no target ("no iommu-map translation"), so the function gets no IOMMU. The RIDs are those of
-    /// <c>bus-range</c>, or of buses 0-0xff when it is absent (the range the kernel then assumes). A map whose
+    /// RIDs of an enabled PCI host bridge (<c>device_type = "pci"</c>) that fall in a hole between its
+    /// <c>iommu-map</c> entries: of_map_id() returns 0 with no target ("no iommu-map translation"), so the function
+    /// gets no IOMMU. The RIDs are those of <c>bus-range</c>, or of buses 0-0xff when it is absent (the range the
+    /// kernel then assumes), whose masked ID lies between the lowest id-base and the highest range end. A map whose
     /// framing stops or meets an id-base outside the mask is left to the rules that report that. The RIDs of
     /// IOMMUs that are themselves functions on the bridge (virtio-iommu) are not expected to be translated.
     /// </summary>
@@ -125,14 +126,14 @@ public static class FirmwareLint
             var severity = rootBusOnly ? ProblemSeverity.Info : ProblemSeverity.Warning;
             var why = rootBusOnly ? " (only the root bus, where the root ports usually sit)" : "";
             yield return Make(FirmwareLintRules.MapGap, severity, file, m.Path,
-                $"{tag}{count} RID(s) in {range} match no iommu-map entry{why}: {shown}; a function there gets no IOMMU "
+                $"{tag}{count} RID(s) in {range} fall between iommu-map entries{why}: {shown}; a function there gets no IOMMU "
                 + "(of_map_id() finds no translation)");
         }
     }
 
     private readonly record struct RidRange(uint First, uint Last);
 
-    /// <summary>RIDs in [lo, hi] whose masked value no entry covers, as runs, skipping <paramref name="exempt"/>.</summary>
+    /// <summary>RIDs in [lo, hi] whose masked value falls in a hole between entries, as runs, skipping <paramref name="exempt"/>.</summary>
     private static List<RidRange> Untranslated(IReadOnlyList<IommuMapEntry> entries, uint mask, uint lo, uint hi, HashSet<uint> exempt)
     {
         // Merged [start, end) intervals of covered masked IDs, for a binary search per RID.
@@ -173,10 +174,15 @@ public static class FirmwareLint
             return false;
         }
 
+        // Only holes between the first and the last entry are gaps: IDs past the ends are simply not described
+        // (bootloaders often fill maps in, and a map for one device is not a map with holes).
+        var spanStart = merged.Count > 0 ? merged[0].Start : 0;
+        var spanEnd = merged.Count > 0 ? merged[^1].End : 0;
         var runs = new List<RidRange>();
         for (var rid = lo; rid <= hi; rid++)
         {
-            if (Covered(rid & mask) || exempt.Contains(rid))
+            var id = rid & mask;
+            if (id < spanStart || id >= spanEnd || Covered(id) || exempt.Contains(rid))
             {
                 continue;
             }

@@ -97,12 +97,12 @@ public static class Linter
         options ??= LintOptions.Default;
         var topology = IommuTopology.Decode(tree);
         var findings = new List<LintFinding>(FirmwareLint.Check(tree, topology, file));
-        var (platform, error) = BuildPlatform(tree);
+        var (platform, error) = NeedsDriverFacts(topology) ? BuildPlatform(tree) : (null, null);
         if (platform is not null)
         {
             findings.AddRange(DriverLint.Check(tree, topology, platform, options.Profiles, file));
         }
-        else
+        else if (error is not null)
         {
             findings.Add(new LintFinding(DriverLintRules.KnobInvalid, ProblemSeverity.Warning, file, null, null,
                 $"the model cannot read the tree's iommulab,* properties ({error}): the apple-dart and arm-smmu-v3 rules were skipped",
@@ -143,6 +143,16 @@ public static class Linter
         Parallel.For(0, inputs.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallelism) }, i => reports[i] = lintOne(inputs[i]));
         return reports;
     }
+
+    /// <summary>
+    /// True when a provider may get the apple-dart or arm-smmu-v3 driver model, the only ones the driver rules
+    /// check. The model picks the driver by the first <c>compatible</c> string: apple-dart only for "apple,..."
+    /// names, arm-smmu-v3 only for "arm,smmu-v3"; so this test admits every tree those rules can apply to (a
+    /// corpus test checks it) and spares the others the platform build, most of lint's time on large trees.
+    /// </summary>
+    internal static bool NeedsDriverFacts(IommuTopology topology) =>
+        topology.Providers.Any(p => p.Compatible.Count > 0
+            && (p.Compatible[0].StartsWith("apple,", StringComparison.Ordinal) || p.Compatible[0] == "arm,smmu-v3"));
 
     /// <summary>
     /// The model's platform, for the driver facts (DART variants and <c>iommulab,*</c> parameters, which driver an
