@@ -81,13 +81,20 @@ public static class Linter
         }
         catch (FirmwareFormatException ex)
         {
-            long? offset = ex is AcpiFormatException acpi ? acpi.Offset : null;
+            long? offset = ex is AcpiFormatException acpi ? acpi.Offset : OffsetIn(ex.Location);
             var where = ex.Location.StartsWith('/') ? ex.Location : null;
             var message = offset is null && where is null ? $"{ex.Location}: {ex.Detail}" : ex.Detail;
             return new LintReport(sourceName, LintInputKind.Unreadable,
                 [FirmwareLint.Make(FirmwareLintRules.FirmwareMalformed, ProblemSeverity.Error, sourceName, where, message, offset)]);
         }
     }
+
+    /// <summary>The byte offset of a DTB error's "offset 0x1c" location, or null for other locations.</summary>
+    private static long? OffsetIn(string location) =>
+        location.StartsWith("offset 0x", StringComparison.Ordinal)
+        && long.TryParse(location.AsSpan("offset 0x".Length), System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture, out var v)
+            ? v
+            : null;
 
     /// <summary>Lints a decoded device tree: firmware rules, then the driver rules on the platform the model builds.</summary>
     public static LintReport LintTree(DeviceTree tree, string file, LintOptions? options = null)
