@@ -36,11 +36,12 @@ public static class LintCommand
             Description = "Files (.dtb, .dts, IORT/VIOT tables), directories (searched recursively) or example:NAME",
             Arity = ArgumentArity.OneOrMore,
         };
-        var format = new Option<LintFormat>("--format") { Description = "text, json (docs/lint.md) or sarif (SARIF 2.1.0)", DefaultValueFactory = _ => LintFormat.Text };
+        // Strings checked in the action rather than parser-validated, so a bad value exits 2 (usage), not the
+        // parser's 1, which lint reserves for "findings at or above --fail-on".
+        var format = new Option<string>("--format") { Description = "text, json (docs/lint.md) or sarif (SARIF 2.1.0)", DefaultValueFactory = _ => "text" };
         var failOn = new Option<string>("--fail-on") { Description = "Exit 1 when a finding is at or above this severity: info, warning or error", DefaultValueFactory = _ => "error" };
-        failOn.AcceptOnlyFromAmong("info", "warning", "error");
         var profile = new Option<string[]>("--profile", "-p") { Description = "Check the per-profile rules under this profile only (repeatable; default: every profile)" };
-        var jobs = new Option<int>("--jobs", "-j") { Description = "Files linted in parallel (default: the number of cores)", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var jobs = new Option<string?>("--jobs", "-j") { Description = "Files linted in parallel (default: the number of cores)" };
         var command = new Command("lint", "Static firmware findings (DT and IORT/VIOT) that dtc and dt-schema do not catch, with fix hints")
         {
             inputs, format, failOn, profile, jobs,
@@ -49,6 +50,25 @@ public static class LintCommand
         {
             var stdout = parse.InvocationConfiguration.Output;
             var stderr = parse.InvocationConfiguration.Error;
+            if (!Enum.TryParse<LintFormat>(parse.GetValue(format), ignoreCase: true, out var outputFormat) || !Enum.IsDefined(outputFormat))
+            {
+                stderr.WriteLine($"iommulab lint: --format must be text, json or sarif, not '{parse.GetValue(format)}'");
+                return CliApp.ExitBadInput;
+            }
+
+            if (Severities.Parse(parse.GetValue(failOn) ?? "") is not { } threshold)
+            {
+                stderr.WriteLine($"iommulab lint: --fail-on must be info, warning or error, not '{parse.GetValue(failOn)}'");
+                return CliApp.ExitBadInput;
+            }
+
+            var parallelism = Environment.ProcessorCount;
+            if (parse.GetValue(jobs) is { } jobsText && (!int.TryParse(jobsText, System.Globalization.CultureInfo.InvariantCulture, out parallelism) || parallelism < 1))
+            {
+                stderr.WriteLine($"iommulab lint: --jobs must be a positive number, not '{jobsText}'");
+                return CliApp.ExitBadInput;
+            }
+
             var profiles = new List<Profile>();
             foreach (var name in parse.GetValue(profile) ?? [])
             {
@@ -86,10 +106,9 @@ public static class LintCommand
 
             var options = new LintOptions { Profiles = profiles.Distinct().ToList() };
             var files = LintInputs.Expand(given);
-            var reports = Linter.LintMany(files, f => LintOne(f, load, options), parse.GetValue(jobs));
-            var threshold = Severities.Parse(parse.GetValue(failOn)!)!.Value;
+            var reports = Linter.LintMany(files, f => LintOne(f, load, options), parallelism);
             var run = new LintRun([.. options.Profiles.Select(p => p.Name)], threshold);
-            switch (parse.GetValue(format))
+            switch (outputFormat)
             {
                 case LintFormat.Json:
                     LintJson.Write(reports, run, stdout);

@@ -157,7 +157,7 @@ public static class Linter
     /// names, arm-smmu-v3 only for "arm,smmu-v3"; so this test admits every tree those rules can apply to (a
     /// corpus test checks it) and spares the others the platform build, most of lint's time on large trees.
     /// </summary>
-    internal static bool NeedsDriverFacts(IommuTopology topology) =>
+    public static bool NeedsDriverFacts(IommuTopology topology) =>
         topology.Providers.Any(p => p.Compatible.Count > 0
             && (p.Compatible[0].StartsWith("apple,", StringComparison.Ordinal) || p.Compatible[0] == "arm,smmu-v3"));
 
