@@ -31,9 +31,24 @@ public static class CliApp
             DumpCommand.Create(LoadDeviceTree),
             RunCommand.Create(LoadDeviceTree),
             ProfilesCommand.Create(),
+            LintCommand.Create(LoadDeviceTree),
         };
         var config = new InvocationConfiguration { Output = stdout, Error = stderr };
-        return root.Parse(args).Invoke(config);
+        var parsed = root.Parse(args);
+
+        // Usage errors exit 2 everywhere: 1 is reserved for "findings" / "violations".
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (var e in parsed.Errors)
+            {
+                stderr.WriteLine(e.Message);
+            }
+
+            stderr.WriteLine("Run 'iommulab --help' for usage.");
+            return ExitBadInput;
+        }
+
+        return parsed.Invoke(config);
     }
 
     /// <summary>Reads FILE (DTB or DTS) or a built-in <c>example:NAME</c>; failures are <see cref="FirmwareFormatException"/>.</summary>

@@ -12,6 +12,7 @@ public enum TopologyFormat
     Text,
     Json,
     Dot,
+    Svg,
 }
 
 /// <summary><c>iommulab topology FILE [--format text|json|dot]</c>: the resolved IOMMU topology of a DTB or DTS.</summary>
@@ -24,7 +25,7 @@ public static class TopologyCommand
         var file = new Argument<string>("FILE") { Description = "Device tree to decode (.dtb or .dts)" };
         var format = new Option<TopologyFormat>("--format")
         {
-            Description = "Output format: text (report), json (docs/topology-json.md) or dot (Graphviz)",
+            Description = "Output format: text (report), json (docs/topology-json.md), dot (Graphviz source) or svg (through Graphviz dot)",
             DefaultValueFactory = _ => TopologyFormat.Text,
         };
         var command = new Command("topology", "Decode the firmware IOMMU topology: providers, iommus references, iommu-map entries and problems")
@@ -56,6 +57,8 @@ public static class TopologyCommand
             var topology = IommuTopology.Decode(tree);
             switch (parseResult.GetValue(format))
             {
+                case TopologyFormat.Svg:
+                    return TopologySvg.Write(topology, output, error);
                 case TopologyFormat.Json:
                     TopologyJson.Write(topology, output);
                     break;

@@ -16,7 +16,6 @@ public static class LintSarif
     public const string SchemaUri = "https://json.schemastore.org/sarif-2.1.0.json";
 
     /// <summary>Where the rules are documented (the tool's documentation, in its repository).</summary>
-    public const string InformationUri = "https://github.com/iommulab/iommulab/blob/main/docs/lint.md";
 
     public static void Write(IReadOnlyList<LintReport> reports, LintRun run, TextWriter w)
     {
@@ -37,7 +36,6 @@ public static class LintSarif
             j.WriteStartObject("tool");
             j.WriteStartObject("driver");
             j.WriteString("name", "iommulab lint");
-            j.WriteString("informationUri", InformationUri);
             j.WriteString("version", ToolVersion);
             j.WriteStartArray("rules");
             foreach (var r in rules)
