@@ -44,7 +44,9 @@ public sealed class RunCommandTests
         Assert.Equal(1, code);
         using var doc = JsonDocument.Parse(output);
         var root = doc.RootElement;
-        Assert.Equal(["schema", "input", "profile", "schedule", "steps", "devices", "instances", "leaks", "violations", "platformNotes"], root.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["schema", "input", "profile", "schedule", "steps", "devices", "instances", "leaks", "violations", "platformNotes", "clock", "deferredProbeTimeout", "drivers"], root.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(10, root.GetProperty("deferredProbeTimeout").GetProperty("deadline").GetInt32());
+        Assert.Equal(1, root.GetProperty("drivers").EnumerateArray().Single(d => d.GetProperty("name").GetString() == "apple-dart").GetProperty("moduleRefs").GetInt32());
         Assert.Equal("K616*", root.GetProperty("profile").GetProperty("name").GetString());
         Assert.Equal("Always", root.GetProperty("profile").GetProperty("switches").GetProperty("ReadyCheck").GetString());
         var dev = root.GetProperty("devices")[0];
