@@ -16,9 +16,11 @@ public static class RunCommand
     {
         var file = new Argument<string>("file") { Description = "Device tree (.dts, .dtb, or example:NAME)" };
         var profile = new Option<string>("--profile", "-p") { Description = "Profile name (see `iommulab profiles`)", DefaultValueFactory = _ => "K616" };
-        var schedule = new Option<string>("--schedule", "-s") { Description = "Events in spec §0.3 notation: REG(x) BIND(x) PROBE(d) ADD(d) WORK LATE TIMEOUT", DefaultValueFactory = _ => "" };
+        var schedule = new Option<string>("--schedule", "-s") { Description = "Events in spec §0.3 notation: REG(x) BIND(x) PROBE(d) ADD(d) WORK LATE TIMEOUT LOAD(x) WAIT(seconds)", DefaultValueFactory = _ => "" };
         var set = new Option<string[]>("--set") { Description = "Override a switch: --set Switch=value (repeatable)", AllowMultipleArgumentsPerToken = false };
         var knob = new Option<string[]>("--knob") { Description = "Per-device knob: DEVICE.driver=builtin|module|absent, DEVICE.probe-fails=1, DART.locked=1, DART.bypass=0, DART.pgsize=N" };
+        var pci = new Option<string[]>("--pci") { Description = "PCI functions behind a host bridge the DT does not describe: [BRIDGE=]\"00:00.0 root-port -> 01; 01:00.0\" or [BRIDGE=]@FILE (docs/pci.md)", AllowMultipleArgumentsPerToken = false };
+        var timeout = new Option<int?>("--deferred-probe-timeout") { Description = "deferred_probe_timeout= in seconds (default 10 with modules, 0 without; <0 never times out)" };
         var format = new Option<string>("--format") { Description = "text or json", DefaultValueFactory = _ => "text" };
         format.AcceptOnlyFromAmong("text", "json");
         var noModules = new Option<bool>("--no-modules") { Description = "CONFIG_MODULES=n (check_state returns -ENODEV once initcalls are done)" };
@@ -28,7 +30,7 @@ public static class RunCommand
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Also narrate the model's notes about devices without IOMMU references" };
         var cmd = new Command("run", "Run one explicit probe schedule to quiescence and show what the kernel did")
         {
-            file, profile, schedule, set, knob, format, noModules, early, strict, manualWork, verbose,
+            file, profile, schedule, set, knob, pci, format, noModules, early, strict, timeout, manualWork, verbose,
         };
         cmd.SetAction(parse =>
         {
@@ -45,8 +47,12 @@ public static class RunCommand
                     Modules = !parse.GetValue(noModules),
                     AfterLateInitcall = !parse.GetValue(early),
                     FwDevlinkStrict = parse.GetValue(strict),
+                    DeferredProbeTimeout = parse.GetValue(timeout),
                 },
-                new RunOptions { AutoWork = !parse.GetValue(manualWork) });
+                new RunOptions { AutoWork = !parse.GetValue(manualWork) })
+            {
+                Pci = parse.GetValue(pci) ?? [],
+            };
             var (result, err) = Execute(request, load);
             if (result is null)
             {
@@ -69,7 +75,11 @@ public static class RunCommand
     }
 
     /// <summary>The inputs of one run.</summary>
-    public sealed record RunRequest(string File, string Profile, string Schedule, IReadOnlyList<string> Sets, IReadOnlyList<string> Knobs, PlatformKnobs PlatformKnobs, RunOptions Options);
+    public sealed record RunRequest(string File, string Profile, string Schedule, IReadOnlyList<string> Sets, IReadOnlyList<string> Knobs, PlatformKnobs PlatformKnobs, RunOptions Options)
+    {
+        /// <summary><c>--pci</c> lists, "[BRIDGE=]LIST" or "[BRIDGE=]@FILE".</summary>
+        public IReadOnlyList<string> Pci { get; init; } = [];
+    }
 
     /// <summary>Loads the firmware, builds the platform and profile, runs the schedule.</summary>
     public static (RunResult? Result, string? Error) Execute(RunRequest request, Func<string, DeviceTree> load)
@@ -103,7 +113,27 @@ public static class RunCommand
             return (null, ex.Message);
         }
 
-        var (platform, perr) = DtPlatformBuilder.Build(tree, request.PlatformKnobs, request.Knobs);
+        var pciLists = new List<string>();
+        foreach (var p in request.Pci)
+        {
+            var eq = p.IndexOf('=', StringComparison.Ordinal);
+            var (host, list) = eq > 0 ? (p[..(eq + 1)], p[(eq + 1)..]) : ("", p);
+            if (list.StartsWith('@'))
+            {
+                try
+                {
+                    list = File.ReadAllText(list[1..]);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    return (null, $"--pci: {ex.Message}");
+                }
+            }
+
+            pciLists.Add(host + list);
+        }
+
+        var (platform, perr) = DtPlatformBuilder.Build(tree, request.PlatformKnobs, request.Knobs, pciLists);
         if (platform is null)
         {
             return (null, perr);

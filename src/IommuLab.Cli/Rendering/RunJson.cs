@@ -104,6 +104,17 @@ public static class RunJson
                 }
 
                 w.WriteEndArray();
+                w.WriteString("driver", d.DriverAvailability.ToString().ToLowerInvariant());
+                w.WriteStartArray("dmaAliases");
+                foreach (var a in d.DmaAliases)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("rid", PciFunction.Format(a.Rid));
+                    w.WriteString("source", a.Source);
+                    w.WriteEndObject();
+                }
+
+                w.WriteEndArray();
                 w.WriteEndObject();
             }
 
@@ -174,6 +185,33 @@ public static class RunJson
             foreach (var n in k.Platform.Notes)
             {
                 w.WriteStringValue(n);
+            }
+
+            w.WriteEndArray();
+            w.WriteNumber("clock", k.Clock);
+            w.WriteStartObject("deferredProbeTimeout");
+            w.WriteNumber("seconds", k.DeferredProbeTimeout);
+            if (k.TimeoutDeadline is { } deadline)
+            {
+                w.WriteNumber("deadline", deadline);
+            }
+            else
+            {
+                w.WriteNull("deadline");
+            }
+
+            w.WriteBoolean("expired", k.TimeoutExpired);
+            w.WriteBoolean("initcallsDone", k.InitcallsDone);
+            w.WriteEndObject();
+            w.WriteStartArray("drivers");
+            foreach (var d in r.Drivers)
+            {
+                w.WriteStartObject();
+                w.WriteString("name", d.Name);
+                w.WriteString("availability", d.Availability.ToString().ToLowerInvariant());
+                w.WriteBoolean("registered", d.Registered);
+                w.WriteNumber("moduleRefs", d.ModuleRefs);
+                w.WriteEndObject();
             }
 
             w.WriteEndArray();

@@ -51,6 +51,11 @@ public static class RunText
             o.WriteLine($"      firmware  {Fmt(d.Firmware)}");
             o.WriteLine($"      dev->iommu {d.DevIommu}, {d.Fwspec}, priv {d.Priv}, iommu_dev {d.PrimaryIommu ?? "none"}");
             o.WriteLine($"      group     {(d.Group is null ? "none" : $"{d.Group}, {d.Domain ?? "no domain"}, covers {Fmt(d.GroupCoverage)}")}");
+            if (d.DmaAliases.Count > 0)
+            {
+                o.WriteLine($"      aliases   {string.Join(", ", d.DmaAliases)}");
+            }
+
             foreach (var w in d.Warnings)
             {
                 o.WriteLine($"      WARN      {w}");
@@ -68,6 +73,8 @@ public static class RunText
             o.WriteLine($"  leaked: {string.Join(", ", r.Leaks.Select(l => $"{l.Kind} #{l.Id} ({l.Owner})"))}");
         }
 
+        o.WriteLine($"  t={k.Clock}s, deferred-probe timeout {TimeoutState(k)}");
+        o.WriteLine($"  drivers: {string.Join("; ", r.Drivers.Select(d => $"{d.Name} {d.Availability.ToString().ToLowerInvariant()}{(d.Availability == DriverAvailability.Module ? d.Registered ? " loaded" : " not loaded" : "")}{(d.ModuleRefs > 0 ? $" refs={d.ModuleRefs}" : "")}"))}");
         DmaRendering.WriteText(o, k);
 
         o.WriteLine();
@@ -86,6 +93,16 @@ public static class RunText
                 o.WriteLine($"      - {f}");
             }
         }
+    }
+
+    /// <summary>"armed, fires at t=10s", "expired", or why none is armed.</summary>
+    public static string TimeoutState(Kernel k)
+    {
+        ArgumentNullException.ThrowIfNull(k);
+        return k.TimeoutDeadline is { } t ? $"armed, fires at t={t}s"
+            : k.TimeoutExpired ? "expired"
+            : k.InitcallsDone ? $"not armed (deferred_probe_timeout={k.DeferredProbeTimeout})"
+            : "not armed yet (before late_initcall)";
     }
 
     /// <summary>Model notes (not kernel log lines) about a device that references no IOMMU: walk and boot chatter.</summary>

@@ -59,9 +59,17 @@ public sealed partial class Kernel
             return;
         }
 
-        if (!dev.Info.HasDriver || (dev.Info.Instance is { } ix && Instances[ix].Info.Availability == DriverAvailability.Absent))
+        if (DriverModulePending(dev))
         {
-            Log(EventLevel.Trace, dev, "bus_probe_device", "no driver matches this device");
+            // A probe attempt with the driver's module not loaded yet: udev's modprobe loads it first (driver_register).
+            await DriverRegister(dev);
+        }
+
+        if (!DriverRegistered(dev))
+        {
+            Log(EventLevel.Trace, dev, "bus_probe_device", dev.Info.DriverAvailability == DriverAvailability.Absent
+                ? "no driver matches this device"
+                : $"no driver matches this device yet (module {dev.Info.DriverName} not loaded)");
             return;
         }
 
@@ -89,13 +97,7 @@ public sealed partial class Kernel
         }
     }
 
-    private string DriverName(Device dev) => dev.Info.Instance is { } ix
-        ? Platform.Instances[ix].Driver switch
-        {
-            IommuDriverKind.AppleDart => "apple-dart",
-            var kind => IommuLab.Model.Drivers.FwspecDriverModel.For(kind).Name,
-        }
-        : dev.Info.Compatible ?? dev.Name;
+    private static string DriverName(Device dev) => dev.Info.DriverName;
 
     /// <summary>Models really_probe(): supplier links, dev->driver, dma_configure, then the driver's probe (spec §2.1).</summary>
     private async KTask<Errno> ReallyProbe(Device dev)
@@ -175,7 +177,7 @@ public sealed partial class Kernel
             var inst = Instances[ix];
             var supplier = Devices[inst.Info.Device];
             await Read(ObjectKind.DevDriver, supplier.Index);
-            var noDriver = inst.Info.Availability == DriverAvailability.Absent;
+            var noDriver = !DriverRegistered(supplier);
             if (supplier.State != DriverState.Bound && !(DriversDone && (noDriver || supplier.State == DriverState.Failed)))
             {
                 return supplier.Info.Path;
@@ -385,13 +387,22 @@ public sealed partial class Kernel
 
         await DeferredProbeTrigger();
         await DeferredProbeWork();
-        Log(EventLevel.Trace, null, "deferred_probe_initcall", DeferredProbeTimeout > 0 ? $"deferred probe timeout armed ({DeferredProbeTimeout} s)" : "no deferred probe timeout");
+        if (DeferredProbeTimeout > 0)
+        {
+            TimeoutDeadline = checked(Clock + DeferredProbeTimeout);
+        }
+
+        Log(EventLevel.Trace, null, "deferred_probe_initcall", DeferredProbeTimeout > 0
+            ? $"deferred probe timeout armed: fires at t={TimeoutDeadline}s unless a driver registration extends it"
+            : $"no deferred probe timeout (deferred_probe_timeout={DeferredProbeTimeout})");
     }
 
-    /// <summary>Models deferred_probe_timeout_work_func() (spec §2.8).</summary>
+    /// <summary>Models deferred_probe_timeout_work_func() (spec §2.8); <see cref="DeferredProbeTimeoutFires"/> runs it when due.</summary>
     public async KTask DeferredProbeTimeoutWork()
     {
         await Write(ObjectKind.DeferredLists);
+        TimeoutDeadline = null;
+        Log(EventLevel.Trace, null, "deferred_probe_timeout_work_func", $"the deferred probe timeout expires at t={Clock}s");
         DriversDone = true;
         DeferredProbeTimeout = 0;
         TimeoutExpired = true;
@@ -400,7 +411,7 @@ public sealed partial class Kernel
         await Read(ObjectKind.DeferredLists);
         foreach (var dev in Pending)
         {
-            Log(EventLevel.Info, dev, "deferred_probe_timeout_work_func", $"deferred probe pending: {dev.DeferReason ?? "(reason unknown)"}");
+            Log(EventLevel.Warn, dev, "deferred_probe_timeout_work_func", $"deferred probe pending: {dev.DeferReason ?? "(reason unknown)"}");
         }
     }
 }

@@ -16,7 +16,14 @@ public static class DtPlatformBuilder
     private static readonly string[] BusCompatibles = ["simple-bus", "simple-mfd", "isa", "arm,amba-bus"];
 
     /// <summary>Builds the platform; returns an error message for a malformed knob.</summary>
-    public static (Platform? Platform, string? Error) Build(DeviceTree tree, PlatformKnobs knobs, IReadOnlyList<string> deviceKnobs)
+    /// <param name="tree">The device tree.</param>
+    /// <param name="knobs">Kernel config and command-line knobs.</param>
+    /// <param name="deviceKnobs">Per-device knobs, "DEVICE.key=value".</param>
+    /// <param name="pci">
+    /// <c>--pci</c> device lists ("[BRIDGE=]LIST", docs/pci.md) for host bridges whose functions the device tree
+    /// does not describe.
+    /// </param>
+    public static (Platform? Platform, string? Error) Build(DeviceTree tree, PlatformKnobs knobs, IReadOnlyList<string> deviceKnobs, IReadOnlyList<string>? pci = null)
     {
         ArgumentNullException.ThrowIfNull(tree);
         ArgumentNullException.ThrowIfNull(knobs);
@@ -80,7 +87,7 @@ public static class DtPlatformBuilder
 
             var compatible = n.FindProperty("compatible")?.GetStringList()?.FirstOrDefault() ?? "";
             var kind = DriverKindOf(compatible);
-            var availability = DriverAvailability.Module;
+            var availability = DefaultAvailability(knobs);
             var probeFails = false;
             var props = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var p in n.Properties.Where(p => p.Name.StartsWith("iommulab,", StringComparison.Ordinal)))
@@ -98,11 +105,13 @@ public static class DtPlatformBuilder
                 switch (key)
                 {
                     case "driver":
-                        if (!Enum.TryParse(value.Replace("-", "", StringComparison.Ordinal), true, out availability))
+                        var (parsed, err) = ParseAvailability(n.Path, value, knobs);
+                        if (parsed is null)
                         {
-                            return (null, $"{n.Path}: driver must be builtin, module or absent");
+                            return (null, err);
                         }
 
+                        availability = parsed.Value;
                         break;
                     case "probe-fails":
                         probeFails = value is "1" or "true";
@@ -116,57 +125,167 @@ public static class DtPlatformBuilder
             instances.Add(new IommuInstanceInfo(instances.Count, i, n.Path, LabelsOf(n).FirstOrDefault() ?? n.Name, compatible, kind, cells, availability, probeFails, numStreams, dart));
         }
 
+        // One driver is one module: every instance it drives is built in or every one is a module.
+        foreach (var byDriver in instances.Where(i => i.Availability != DriverAvailability.Absent).GroupBy(i => DriverNameOf(i.Driver)))
+        {
+            if (byDriver.Select(i => i.Availability).Distinct().Count() > 1)
+            {
+                return (null, $"{byDriver.Key} cannot be both built in and a module ({string.Join(", ", byDriver.Select(i => $"{i.Name}: {i.Availability}"))})");
+            }
+        }
+
         var topology = IommuTopology.Decode(tree);
         var devices = new List<PlatformDevice>();
         for (var i = 0; i < nodes.Count; i++)
         {
             var n = nodes[i];
-            var hasDriver = !KnobsOf(n).Any(k => k.Key == "driver" && k.Value == "absent");
             var list = topology.Consumer(n.Path) is { } consumer ? RefsOf(consumer, tree, instanceOfNode) : FwRefList.Empty;
             var compatible = n.FindProperty("compatible")?.GetStringList()?.FirstOrDefault();
             int? instance = instanceOfNode.TryGetValue(n, out var ix) ? ix : null;
-            devices.Add(new PlatformDevice(i, n.Path, n.Name, LabelsOf(n), compatible, hasDriver, instance, list));
+            var isBus = n.FindProperty("compatible")?.GetStringList()?.Any(c => BusCompatibles.Contains(c)) == true;
+            var (availability, error) = instance is { } inst
+                ? (instances[inst].Availability, null)
+                : ConsumerAvailability(n.Path, KnobsOf(n), knobs, isBus ? DriverAvailability.BuiltIn : DefaultAvailability(knobs));
+            if (availability is null)
+            {
+                return (null, error);
+            }
+
+            devices.Add(new PlatformDevice(i, n.Path, n.Name, LabelsOf(n), compatible, availability != DriverAvailability.Absent, instance, list)
+            {
+                DriverAvailability = availability.Value,
+                DriverName = instance is { } j ? DriverNameOf(instances[j].Driver) : compatible ?? n.Name,
+            });
         }
 
         var notes = new List<string>();
-        foreach (var map in topology.MapUsers)
+        var pciLists = new List<(string? Host, string Text, bool Used)>();
+        foreach (var list in pci ?? [])
         {
-            var bridge = tree.FindByPath(map.Path);
-            if (bridge is null || !nodes.Contains(bridge) || bridge.FindProperty("device_type")?.GetString() != "pci")
+            var eq = list.IndexOf('=', StringComparison.Ordinal);
+            pciLists.Add(eq > 0 ? (list[..eq].Trim(), list[(eq + 1)..], false) : (null, list, false));
+        }
+
+        var hosts = topology.MapUsers
+            .Select(m => (Map: m, Node: tree.FindByPath(m.Path)))
+            .Where(h => h.Node is not null && nodes.Contains(h.Node) && h.Node.FindProperty("device_type")?.GetString() == "pci")
+            .ToList();
+        foreach (var (map, bridge) in hosts)
+        {
+            var bridgeName = LabelsOf(bridge!).FirstOrDefault() ?? bridge!.Name;
+            var given = pciLists.FindIndex(l => l.Host is null ? hosts.Count == 1 : Matches(bridge!, l.Host));
+            var (functions, error) = DtPciFunctions(bridge!, LabelsOf);
+            if (functions is null)
             {
-                continue;
+                return (null, $"{map.Path}: {error}");
             }
 
-            var bridgeName = LabelsOf(bridge).FirstOrDefault() ?? bridge.Name;
-            var functions = PciFunctions(bridge).ToList();
             if (functions.Count > 0)
             {
                 notes.Add($"{map.Path}: PCI functions from its {functions.Count} child node(s)");
+                if (given >= 0)
+                {
+                    notes.Add($"{map.Path}: --pci ignored: the device tree describes the functions behind this host bridge");
+                }
+            }
+            else if (given >= 0)
+            {
+                var (parsed, perr) = PciTopology.Parse(pciLists[given].Text);
+                if (parsed is null)
+                {
+                    return (null, $"{map.Path}: {perr}");
+                }
+
+                functions = [.. parsed.Functions.Select(f => ((DtNode?)null, f))];
+                notes.Add($"{map.Path}: PCI functions from --pci ({functions.Count} function(s))");
             }
             else
             {
                 var reading = map.Reading(IommuMapLayout.FourCell);
-                functions = [.. reading.Entries.Select(e => ((DtNode?)null, e.IdBase))];
-                notes.Add($"{map.Path}: no child nodes; one PCI function per iommu-map entry (its first RID)");
+                functions = [.. reading.Entries.Select(e => ((DtNode?)null, new PciFunction((byte)((e.IdBase >> 8) & 0xff), (byte)(e.IdBase & 0xff), null, null, [], false)))];
+                notes.Add($"{map.Path}: no child nodes and no --pci list; one PCI function per iommu-map entry (its first RID)");
             }
 
-            foreach (var (node, rid) in functions)
+            if (given >= 0)
             {
-                var aliases = new List<uint> { rid };
-                if (node?.FindProperty("iommulab,dma-aliases")?.GetCells() is { } extra)
+                pciLists[given] = pciLists[given] with { Used = true };
+            }
+
+            var pciTopology = new PciTopology([.. functions.Select(f => f.Function)]);
+            var ats = bridge!.FindProperty("ats-supported") is not null;
+            foreach (var (node, f) in functions)
+            {
+                var bdf = f.Bdf;
+                IEnumerable<string> own = node is not null ? LabelsOf(node) : f.Label is { } l ? [l] : [];
+                var labels = own.Append($"{bridgeName}:{bdf}").ToArray();
+                var path = node?.Path ?? $"{map.Path}/pci@{bdf}";
+                var (availability, aerr) = node is null
+                    ? (PciDefaultAvailability(f, knobs), null)
+                    : ConsumerAvailability(node.Path, KnobsOf(node), knobs, PciDefaultAvailability(f, knobs));
+                if (availability is null)
                 {
-                    aliases.AddRange(extra);
+                    return (null, aerr);
                 }
 
-                var bdf = $"{rid >> 8:x2}:{(rid >> 3) & 0x1f:x2}.{rid & 7}";
-                var labels = node is null ? [$"{bridgeName}:{bdf}"] : LabelsOf(node).Append($"{bridgeName}:{bdf}").ToArray();
-                var path = node?.Path ?? $"{map.Path}/pci@{bdf}";
-                var hasDriver = node is null || !KnobsOf(node).Any(k => k.Key == "driver" && k.Value == "absent");
-                devices.Add(new PlatformDevice(devices.Count, path, node?.Name ?? $"pci@{bdf}", labels, null, hasDriver, null, PciRefs(map, aliases, tree, instanceOfNode), rid));
+                var aliases = pciTopology.DmaAliases(f);
+                devices.Add(new PlatformDevice(devices.Count, path, node?.Name ?? $"pci@{bdf}", labels, null, availability != DriverAvailability.Absent, null, PciRefs(map, aliases, tree, instanceOfNode), f.Rid)
+                {
+                    DriverAvailability = availability.Value,
+                    DriverName = f.Bridge is PciBridgeKind.RootPort or PciBridgeKind.SwitchPort ? "pcieport" : $"pci-{own.FirstOrDefault() ?? bdf}",
+                    Pci = f,
+                    PciDmaAliases = aliases,
+                    PciRcAts = ats,
+                });
             }
         }
 
+        if (pciLists.FirstOrDefault(l => !l.Used) is { Text: not null } unused)
+        {
+            return (null, unused.Host is null
+                ? hosts.Count == 0 ? "--pci: no PCI host bridge with iommu-map in this device tree" : "--pci: several host bridges have iommu-map; name one: --pci BRIDGE=LIST"
+                : $"--pci: '{unused.Host}' is not a PCI host bridge with iommu-map");
+        }
+
         return (new Platform(tree.SourceName, devices, instances, knobs, notes) { Dma = DmaFirmware.Read(tree, devices) }, null);
+    }
+
+    /// <summary>The name of an IOMMU driver model: its module (and its ops' owner).</summary>
+    public static string DriverNameOf(IommuDriverKind kind) => kind == IommuDriverKind.AppleDart ? "apple-dart" : Drivers.FwspecDriverModel.For(kind).Name;
+
+    /// <summary>Built in without CONFIG_MODULES, else a module.</summary>
+    private static DriverAvailability DefaultAvailability(PlatformKnobs knobs) => knobs.Modules ? DriverAvailability.Module : DriverAvailability.BuiltIn;
+
+    private static (DriverAvailability?, string?) ParseAvailability(string path, string value, PlatformKnobs knobs)
+    {
+        if (!Enum.TryParse<DriverAvailability>(value.Replace("-", "", StringComparison.Ordinal), true, out var availability))
+        {
+            return (null, $"{path}: driver must be builtin, module or absent");
+        }
+
+        return availability == DriverAvailability.Module && !knobs.Modules
+            ? (null, $"{path}: driver=module needs CONFIG_MODULES (drop --no-modules)")
+            : (availability, null);
+    }
+
+    /// <summary>
+    /// A consumer's driver: the <c>driver</c> knob, else <paramref name="fallback"/> (the kernel config's default; bus
+    /// nodes bind the built-in simple-pm-bus driver).
+    /// </summary>
+    private static (DriverAvailability?, string?) ConsumerAvailability(string path, IEnumerable<(string Key, string Value)> deviceKnobs, PlatformKnobs knobs, DriverAvailability fallback)
+    {
+        var availability = fallback;
+        foreach (var (key, value) in deviceKnobs.Where(k => k.Key == "driver"))
+        {
+            var (parsed, error) = ParseAvailability(path, value, knobs);
+            if (parsed is null)
+            {
+                return (null, error);
+            }
+
+            availability = parsed.Value;
+        }
+
+        return (availability, null);
     }
 
     /// <summary>The decoded <c>iommus</c> list in the model's terms: references, and how the kernel's loop ends.</summary>
@@ -182,44 +301,105 @@ public static class DtPlatformBuilder
         return new FwRefList(refs, errno, consumer.End.Reason == IommusEndReason.EndOfList ? null : consumer.End.KernelLog ?? consumer.End.Reason.ToString());
     }
 
-    /// <summary>PCI functions described under a host bridge: every descendant with a <c>reg</c> (RID from its first cell).</summary>
-    private static IEnumerable<(DtNode? Node, uint Rid)> PciFunctions(DtNode bridge)
+    /// <summary>
+    /// PCI functions the device tree describes under a host bridge (DT PCI binding): every available descendant
+    /// with a <c>reg</c>, bus and devfn from its first cell. A node with PCI children, <c>bus-range</c> or
+    /// <c>device_type = "pci"</c> is a bridge: secondary bus from <c>bus-range</c>, else from its first child; kind
+    /// from <c>iommulab,pci-bridge</c>, else a root port under the host bridge and a switch port below that.
+    /// <c>iommulab,dma-alias-devfns</c> is the function's dma_alias_mask, <c>iommulab,xlate-root</c> the bridge flag.
+    /// </summary>
+    private static (List<(DtNode? Node, PciFunction Function)>? Functions, string? Error) DtPciFunctions(DtNode host, Func<DtNode, string[]> labelsOf)
     {
-        foreach (var c in bridge.Children)
+        var into = new List<(DtNode? Node, PciFunction Function)>();
+        var error = Walk(host, true);
+        if (error is not null)
         {
-            if (c.FindProperty("reg")?.GetCells() is { Length: > 0 } reg && IsAvailable(c))
+            return (null, error);
+        }
+
+        var (_, verror) = PciTopology.Validate([.. into.Select(f => f.Function)]);
+        return verror is null ? (into, null) : (null, verror);
+
+        string? Walk(DtNode parent, bool underHost)
+        {
+            foreach (var c in parent.Children.Where(IsAvailable))
             {
-                yield return (c, (reg[0] >> 8) & 0xffff);
-                foreach (var f in PciFunctions(c))
+                if (PhysHi(c) is not { } hi)
                 {
-                    yield return f;
+                    continue;
+                }
+
+                var bus = (byte)((hi >> 16) & 0xff);
+                var devfn = (byte)((hi >> 8) & 0xff);
+                var childBuses = c.Children.Where(IsAvailable).Select(PhysHi).OfType<uint>().Select(x => (byte)((x >> 16) & 0xff)).ToList();
+                var isBridge = childBuses.Count > 0 || c.FindProperty("bus-range") is not null || c.FindProperty("device_type")?.GetString() == "pci";
+                PciBridgeKind? kind = null;
+                byte? secondary = null;
+                if (isBridge)
+                {
+                    var declared = c.FindProperty("iommulab,pci-bridge")?.GetString();
+                    kind = declared is null ? underHost ? PciBridgeKind.RootPort : PciBridgeKind.SwitchPort : PciFunction.ParseKind(declared);
+                    if (kind is null)
+                    {
+                        return $"{c.Path}: iommulab,pci-bridge must be root-port, switch-port, pcie-to-pci, pci-to-pcie or pci-bridge";
+                    }
+
+                    secondary = c.FindProperty("bus-range")?.GetCells() is { Length: > 0 } range ? (byte)(range[0] & 0xff) : childBuses.Count > 0 ? childBuses[0] : null;
+                }
+
+                var aliases = c.FindProperty("iommulab,dma-alias-devfns")?.GetCells() ?? [];
+                if (aliases.Any(a => a > 0xff))
+                {
+                    return $"{c.Path}: iommulab,dma-alias-devfns holds devfns (0-0xff) on the function's own bus";
+                }
+
+                into.Add((c, new PciFunction(bus, devfn, kind, secondary, [.. aliases.Select(a => (byte)a)], c.FindProperty("iommulab,xlate-root") is not null, labelsOf(c).FirstOrDefault())));
+                if (Walk(c, false) is { } e)
+                {
+                    return e;
                 }
             }
+
+            return null;
         }
     }
 
+    /// <summary>The first <c>reg</c> cell of a PCI node (phys.hi: bus in bits 16-23, devfn in bits 8-15).</summary>
+    private static uint? PhysHi(DtNode n) => n.FindProperty("reg")?.GetCells() is { Length: > 0 } reg ? reg[0] : null;
+
     /// <summary>
-    /// of_pci_iommu_init() over the DMA aliases (own RID first, then <c>iommulab,dma-aliases</c>): each alias goes
-    /// through of_map_id(); the walk stops at the first error, and "no translation" is a reference to no node.
+    /// Root and switch ports bind pcieport (always built in); other bridges bind no driver; endpoints get the
+    /// kernel config's default.
     /// </summary>
-    private static FwRefList PciRefs(IommuMapUser map, List<uint> aliases, DeviceTree tree, Dictionary<DtNode, int> instances)
+    private static DriverAvailability PciDefaultAvailability(PciFunction f, PlatformKnobs knobs) => f.Bridge switch
+    {
+        PciBridgeKind.RootPort or PciBridgeKind.SwitchPort => DriverAvailability.BuiltIn,
+        null => DefaultAvailability(knobs),
+        _ => DriverAvailability.Absent,
+    };
+
+    /// <summary>
+    /// of_pci_iommu_init() over pci_for_each_dma_alias(): each alias goes through of_map_id(); an of_map_id error
+    /// ends the list with that error, and "no translation" is a reference to no node (-ENODEV at of_iommu_xlate).
+    /// </summary>
+    private static FwRefList PciRefs(IommuMapUser map, IReadOnlyList<PciDmaAlias> aliases, DeviceTree tree, Dictionary<DtNode, int> instances)
     {
         var refs = ImmutableArray.CreateBuilder<FwRef>();
         foreach (var alias in aliases)
         {
-            var r = map.MapId(alias, IommuMapLayout.FourCell);
+            var r = map.MapId(alias.Rid, IommuMapLayout.FourCell);
             switch (r.Outcome)
             {
                 case MapIdOutcome.Translated:
                     var node = r.TargetPath is null ? null : tree.FindByPath(r.TargetPath);
                     int? instance = node is not null && instances.TryGetValue(node, out var ix) ? ix : null;
-                    refs.Add(new FwRef(refs.Count, r.TargetPath!, instance, node is not null && IsAvailable(node), [.. r.Args]));
+                    refs.Add(new FwRef(refs.Count, r.TargetPath!, instance, node is not null && IsAvailable(node), [.. r.Args]) { PciAlias = alias });
                     break;
                 case MapIdOutcome.NoMatch:
-                    refs.Add(new FwRef(refs.Count, $"(no iommu-map translation for id 0x{alias:x})", null, false, [alias]));
+                    refs.Add(new FwRef(refs.Count, $"(no iommu-map translation for id 0x{alias.Rid:x})", null, false, [alias.Rid]) { PciAlias = alias });
                     break;
                 default:
-                    return new FwRefList(refs.ToImmutable(), new Errno(-(int)(r.Errno ?? IommuLab.Firmware.Topology.Errno.EINVAL)), r.KernelLog ?? "of_map_id failed");
+                    return new FwRefList(refs.ToImmutable(), new Errno(-(int)(r.Errno ?? IommuLab.Firmware.Topology.Errno.EINVAL)), r.KernelLog ?? "of_map_id failed") { EndsWithError = true };
             }
         }
 

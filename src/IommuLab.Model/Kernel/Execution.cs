@@ -14,7 +14,8 @@ public sealed record StepRecord(int Index, string Event, int FirstEvent, int Eve
 
 /// <summary>
 /// Runs one explicit schedule in coarse mode to quiescence: boot (device_add of every device not added explicitly),
-/// the events in order, each followed by the deferred work it queued, then the remaining work.
+/// the events in order, each followed by the deferred work it queued, then the remaining work. Time passes only at
+/// WAIT and TIMEOUT (see <see cref="Kernel.Clock"/>).
 /// </summary>
 public sealed class Execution
 {
@@ -74,6 +75,12 @@ public sealed class Execution
                     case EventKind.Probe:
                         x.RunThread($"probe {dev!.Name}", () => k.DriverProbeDevice(dev));
                         break;
+                    case EventKind.Load:
+                        x.RunThread($"modprobe {dev!.Info.DriverName}", () => k.DriverRegister(dev));
+                        break;
+                    case EventKind.Wait:
+                        x.RunThread($"wait {e.Seconds} s", () => k.Wait(e.Seconds));
+                        break;
                     case EventKind.Bind:
                         if (dev!.State != DriverState.Bound && dev.HasDriverSet)
                         {
@@ -95,7 +102,7 @@ public sealed class Execution
                         x.RunThread("deferred_probe_initcall", k.LateInitcall);
                         break;
                     case EventKind.Timeout:
-                        x.RunThread("deferred_probe_timeout", k.DeferredProbeTimeoutWork);
+                        x.RunThread("deferred_probe_timeout", k.DeferredProbeTimeoutFires);
                         break;
                 }
             }, options);

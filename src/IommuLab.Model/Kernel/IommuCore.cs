@@ -378,6 +378,13 @@ public sealed partial class Kernel
             }
         }
 
+        if (!TryModuleGet(ops!))
+        {
+            await DevIommuFree(dev, "iommu_init_device: try_module_get failed");
+            return (Errno.EINVAL, null);
+        }
+
+        dev.Iommu!.ModuleRef = ops;
         var (iommuDev, err) = await ops!.ProbeDevice(dev);
         if (err.IsError)
         {

@@ -14,6 +14,8 @@ public sealed partial class Kernel
     private readonly List<IommuGroup> _groups = [];
     private readonly List<IommuDomain> _domains = [];
     private readonly Dictionary<IommuDriverKind, IommuDriver> _drivers = [];
+    private readonly HashSet<string> _registeredDrivers = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _moduleRefs = new(StringComparer.Ordinal);
 
     public Kernel(Platform platform, KernelSwitches switches, Scheduler scheduler)
     {
@@ -28,8 +30,20 @@ public sealed partial class Kernel
         ProbeLock = scheduler.Mutex(new KObject(ObjectKind.ProbeLock, 0), "iommu_probe_device_lock");
         DeferredProbeEnabled = platform.Knobs.AfterLateInitcall;
         InitcallsDone = platform.Knobs.AfterLateInitcall;
-        DeferredProbeTimeout = platform.Knobs.DeferredProbeTimeout;
+        DeferredProbeTimeout = platform.Knobs.DeferredProbeTimeoutSeconds;
         DriversDone = platform.Knobs.AfterLateInitcall && !platform.Knobs.Modules;
+
+        // Clock 0 is the start of the schedule. After late_initcall, its timeout work was just armed.
+        if (platform.Knobs.AfterLateInitcall && DeferredProbeTimeout > 0)
+        {
+            TimeoutDeadline = DeferredProbeTimeout;
+        }
+
+        // Built-in drivers registered at their initcalls, before any event of the schedule.
+        foreach (var d in platform.Devices.Where(d => d.DriverAvailability == DriverAvailability.BuiltIn))
+        {
+            _registeredDrivers.Add(d.DriverName);
+        }
     }
 
     public Platform Platform { get; }

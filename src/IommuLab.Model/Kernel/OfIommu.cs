@@ -107,21 +107,55 @@ public sealed partial class Kernel
         return (err, ops);
     }
 
-    /// <summary>Models of_iommu_configure_dev(): the <c>iommus</c> loop, stopping at the first non-zero xlate.</summary>
+    /// <summary>
+    /// Models of_iommu_configure_dev(): the <c>iommus</c> loop, stopping at the first non-zero xlate; for a PCI
+    /// function, pci_for_each_dma_alias() with of_pci_iommu_init(): each alias through of_map_id() and of_iommu_xlate(),
+    /// stopping at the first non-zero result (an of_map_id() error included), then of_pci_check_device_ats().
+    /// </summary>
     private async KTask<Errno> OfIommuConfigureDev(Device dev)
     {
         var err = NoIommu;
         foreach (var r in dev.Info.Iommus.Refs)
         {
+            if (r.PciAlias is { } alias)
+            {
+                Log(EventLevel.Trace, dev, "pci_for_each_dma_alias", $"alias {alias} -> of_map_id: {(r.Instance is null && !r.TargetAvailable && r.Args.Length == 1 && r.Args[0] == alias.Rid ? "no iommu-map translation" : $"{r.TargetPath} id {string.Join(",", r.Args)}")}");
+            }
+
             err = await OfIommuXlate(dev, r);
             if (err.Value != 0)
             {
+                await OfPciCheckDeviceAts(dev);
                 return err;
             }
         }
 
+        if (dev.Info.Iommus.EndsWithError)
+        {
+            Log(EventLevel.Error, dev, "of_map_id", $"{dev.Info.Iommus.EndLog}: {dev.Info.Iommus.EndErrno} ends pci_for_each_dma_alias");
+            await OfPciCheckDeviceAts(dev);
+            return dev.Info.Iommus.EndErrno;
+        }
+
         LogParseEnd(dev);
+        await OfPciCheckDeviceAts(dev);
         return err;
+    }
+
+    /// <summary>Models of_pci_check_device_ats(): <c>ats-supported</c> on the host bridge sets IOMMU_FWSPEC_PCI_RC_ATS.</summary>
+    private async KTask OfPciCheckDeviceAts(Device dev)
+    {
+        if (!dev.Info.IsPci || !Switches.OfPciChecksAts)
+        {
+            return;
+        }
+
+        await Write(ObjectKind.DevIommu, dev.Index);
+        if (dev.Iommu?.Fwspec is { } fw && dev.Info.PciRcAts)
+        {
+            fw.Flags |= FwspecFlags.PciRcAts;
+            Log(EventLevel.Trace, dev, "of_pci_check_device_ats", "host bridge has ats-supported: IOMMU_FWSPEC_PCI_RC_ATS");
+        }
     }
 
     private void LogParseEnd(Device dev)
@@ -158,7 +192,7 @@ public sealed partial class Kernel
                 return await DriverDeferredProbeCheckState(dev);
             }
 
-            return await ops.OfXlate(dev, r);
+            return await OfXlateHoldingModule(dev, r, ops);
         }
 
         if (!r.TargetAvailable)
@@ -186,7 +220,21 @@ public sealed partial class Kernel
             return Errno.ENODEV;
         }
 
-        return await drv.OfXlate(dev, r);
+        return await OfXlateHoldingModule(dev, r, drv);
+    }
+
+    /// <summary>try_module_get(ops->owner) (no module → -ENODEV), ops->of_xlate(), module_put() (spec §2.5).</summary>
+    private async KTask<Errno> OfXlateHoldingModule(Device dev, FwRef r, IommuDriver ops)
+    {
+        if (!TryModuleGet(ops))
+        {
+            Log(EventLevel.Trace, dev, "of_iommu_xlate", $"try_module_get({ops.Name}) failed: -ENODEV");
+            return Errno.ENODEV;
+        }
+
+        var ret = await ops.OfXlate(dev, r);
+        ModulePut(ops);
+        return ret;
     }
 
     /// <summary>Models iommu_ops_from_fwnode(): the first list entry with this fwnode.</summary>
@@ -313,6 +361,12 @@ public sealed partial class Kernel
         }
 
         dev.Iommu = null;
+        if (di.ModuleRef is { } owner)
+        {
+            // iommu_deinit_device() and the iommu_init_device() error paths put the module before this free.
+            ModulePut(owner);
+        }
+
         if (di.Fwspec is { } fw)
         {
             FwspecDealloc(fw);
@@ -334,7 +388,7 @@ public sealed partial class Kernel
 
     internal static string Describe(Fwspec? fw) => fw is null
         ? "no fwspec"
-        : $"fwspec{{{(fw.Fwnode is null ? "no fwnode" : fw.Fwnode.Name)}{(fw.Ids.Count > 0 ? " ids " + string.Join(",", fw.Ids) : "")}}}";
+        : $"fwspec{{{(fw.Fwnode is null ? "no fwnode" : fw.Fwnode.Name)}{(fw.Ids.Count > 0 ? " ids " + string.Join(",", fw.Ids) : "")}{(fw.Flags.HasFlag(FwspecFlags.PciRcAts) ? " PCI_RC_ATS" : "")}}}";
 
     // ---- JGG2 (spec §5.3) ----
 

@@ -43,7 +43,14 @@ public sealed record DeviceOutcome(
     int? Group,
     string? Domain,
     string Dma,
-    IReadOnlyList<string> Warnings);
+    IReadOnlyList<string> Warnings)
+{
+    /// <summary>A PCI function's DMA aliases in pci_for_each_dma_alias() order; empty for a platform device.</summary>
+    public IReadOnlyList<PciDmaAlias> DmaAliases { get; init; } = [];
+
+    /// <summary>How the device's driver is available (built in, module, absent).</summary>
+    public DriverAvailability DriverAvailability { get; init; }
+}
 
 /// <summary>Quiescent state facts derived from a finished kernel (shared by `run`, the invariants and the explorer).</summary>
 public static class OutcomeBuilder
@@ -104,7 +111,11 @@ public static class OutcomeBuilder
             d.Group?.Id,
             d.Group?.Domain?.ToString(),
             d.State == DriverState.Bound || d.Dma != DmaMode.Unset ? (d.Dma == DmaMode.IommuDma ? "iommu-dma" : "direct") : "-",
-            [.. d.Warnings]);
+            [.. d.Warnings])
+        {
+            DmaAliases = d.Info.PciDmaAliases,
+            DriverAvailability = d.Info.DriverAvailability,
+        };
     }
 
     /// <summary>Consumers: devices with an <c>iommus</c> property.</summary>

@@ -3,11 +3,16 @@ using IommuLab.Model.Dma;
 
 namespace IommuLab.Model.Kernel;
 
-/// <summary>How an IOMMU driver is available to the kernel (a platform knob).</summary>
+/// <summary>How a device's driver is available to the kernel (a platform knob, spec §2.8).</summary>
 public enum DriverAvailability
 {
+    /// <summary>Built in: driver_register() runs at its initcall, before late_initcall; the module owner is NULL.</summary>
     BuiltIn,
+
+    /// <summary>A module: driver_register() runs when the module loads (a LOAD event, or the first REG/PROBE).</summary>
     Module,
+
+    /// <summary>No driver matches the device (not built, or its compatible is not in any match table).</summary>
     Absent,
 }
 
@@ -37,11 +42,21 @@ public sealed record DartHardware(
     IReadOnlyList<int> LockedSids);
 
 /// <summary>One firmware reference D → instance, as of_parse_phandle_with_args() returned it.</summary>
-public sealed record FwRef(int Index, string TargetPath, int? Instance, bool TargetAvailable, ImmutableArray<uint> Args);
+public sealed record FwRef(int Index, string TargetPath, int? Instance, bool TargetAvailable, ImmutableArray<uint> Args)
+{
+    /// <summary>For a PCI function: the DMA alias (pci_for_each_dma_alias() order) this reference was mapped from.</summary>
+    public PciDmaAlias? PciAlias { get; init; }
+}
 
 /// <summary>A consumer's <c>iommus</c> list: the references the kernel sees and how the parse loop ends.</summary>
 public sealed record FwRefList(ImmutableArray<FwRef> Refs, Errno EndErrno, string? EndLog)
 {
+    /// <summary>
+    /// The list ends with an error the kernel returns (a PCI alias's of_map_id() failure stops
+    /// pci_for_each_dma_alias() with it), not with a parse error that silently ends an <c>iommus</c> list.
+    /// </summary>
+    public bool EndsWithError { get; init; }
+
     public static FwRefList Empty { get; } = new([], Errno.ENOENT, null);
 
     public bool IsEmpty => Refs.IsEmpty;
@@ -64,7 +79,7 @@ public sealed record IommuInstanceInfo(
 /// <summary>
 /// A device the kernel sees: a platform device of_platform_populate() creates, or a PCI function behind a host
 /// bridge (<see cref="Rid"/> set; its <see cref="Iommus"/> come from the bridge's <c>iommu-map</c>, one entry per DMA
-/// alias in <c>pci_for_each_dma_alias()</c> order).
+/// alias in <c>pci_for_each_dma_alias()</c> order, see <see cref="PciTopology.DmaAliases"/>).
 /// </summary>
 public sealed record PlatformDevice(
     int Index,
@@ -78,6 +93,24 @@ public sealed record PlatformDevice(
     uint? Rid = null)
 {
     public bool IsPci => Rid is not null;
+
+    /// <summary>How the device's driver is available (an IOMMU instance's is its <see cref="IommuInstanceInfo.Availability"/>).</summary>
+    public DriverAvailability DriverAvailability { get; init; } = DriverAvailability.Module;
+
+    /// <summary>
+    /// The driver that binds the device: the unit driver_register() registers and a module load makes available
+    /// (the IOMMU driver's name, else the first <c>compatible</c>, else the device's own name).
+    /// </summary>
+    public string DriverName { get; init; } = "";
+
+    /// <summary>The PCI function this device is (bus/devfn, bridge kind, dma_alias_mask), for pci_for_each_dma_alias().</summary>
+    public PciFunction? Pci { get; init; }
+
+    /// <summary>The PCI function's DMA aliases in pci_for_each_dma_alias() order (<see cref="PciTopology.DmaAliases"/>).</summary>
+    public IReadOnlyList<PciDmaAlias> PciDmaAliases { get; init; } = [];
+
+    /// <summary>The PCI host bridge node has <c>ats-supported</c> (of_pci_check_device_ats()).</summary>
+    public bool PciRcAts { get; init; }
 
     public bool IsConsumer => !Iommus.IsEmpty || Iommus.EndErrno != Errno.ENOENT;
 }
@@ -94,8 +127,15 @@ public sealed record PlatformKnobs
     /// <summary>fw_devlink.strict=1: IOMMUs become mandatory suppliers.</summary>
     public bool FwDevlinkStrict { get; init; }
 
-    /// <summary>deferred_probe_timeout in seconds (0 disables the timeout).</summary>
-    public int DeferredProbeTimeout { get; init; } = 10;
+    /// <summary>
+    /// The <c>deferred_probe_timeout=</c> command-line value in seconds; null keeps the config default (10 with
+    /// CONFIG_MODULES, 0 without). &gt; 0 arms the timeout work at late_initcall; 0 makes
+    /// driver_deferred_probe_check_state() give up as soon as initcalls are done; &lt; 0 never times out.
+    /// </summary>
+    public int? DeferredProbeTimeout { get; init; }
+
+    /// <summary>The initial <c>driver_deferred_probe_timeout</c> (dd.c): the knob, else the config default.</summary>
+    public int DeferredProbeTimeoutSeconds => DeferredProbeTimeout ?? (Modules ? 10 : 0);
 
     /// <summary>PAGE_SIZE of the kernel (Asahi kernels use 16K).</summary>
     public int PageSize { get; init; } = 16384;

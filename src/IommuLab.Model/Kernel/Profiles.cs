@@ -71,6 +71,7 @@ public static class Profiles
         ExistingFwspec = ExistingFwspecPolicy.TrustAny,
         ConfigureCleanup = ConfigureCleanup.FreeFwspec,
         DmaOps = DmaOpsDecision.IommuCore,
+        OfPciChecksAts = true,
     };
 
     public static Profile K611 { get; } = new("K611", "v6.11 - v6.14 (read in v6.13.7)",

@@ -23,19 +23,33 @@ public enum EventKind
     /// <summary>deferred_probe_initcall() (late_initcall).</summary>
     Late,
 
-    /// <summary>The deferred-probe timeout expires.</summary>
+    /// <summary>The deferred-probe timeout expires: the clock advances to the armed deadline (nothing happens if none is armed).</summary>
     Timeout,
+
+    /// <summary>The module of a device's driver loads: driver_register(), which extends an armed timeout.</summary>
+    Load,
+
+    /// <summary><see cref="ScheduleEvent.Seconds"/> seconds pass (the timeout fires on the way if its deadline is reached).</summary>
+    Wait,
 }
 
 /// <summary>One scheduled event; <see cref="Device"/> is null for global events.</summary>
 public sealed record ScheduleEvent(EventKind Kind, PlatformDevice? Device)
 {
-    public override string ToString() => Device is null
-        ? Kind.ToString().ToUpperInvariant()
-        : $"{Kind.ToString().ToUpperInvariant()}({Device.Labels.FirstOrDefault() ?? Device.Path})";
+    /// <summary>How long a WAIT lasts, in seconds of the model clock.</summary>
+    public int Seconds { get; init; }
+
+    public override string ToString() => Kind == EventKind.Wait
+        ? $"WAIT({Seconds})"
+        : Device is null
+            ? Kind.ToString().ToUpperInvariant()
+            : $"{Kind.ToString().ToUpperInvariant()}({Device.Labels.FirstOrDefault() ?? Device.Path})";
 }
 
-/// <summary>Parses the spec §0.3 notation: "REG(dart_a) BIND(dart_a) PROBE(display) REG(dart_b) TIMEOUT".</summary>
+/// <summary>
+/// Parses the spec §0.3 notation plus the driver-core events: "REG(dart_a) BIND(dart_a) PROBE(display) LOAD(dart_b)
+/// WAIT(5) TIMEOUT".
+/// </summary>
 public static partial class ScheduleParser
 {
     [GeneratedRegex(@"^\s*([A-Za-z_]+)\s*(?:\(\s*([^)\s]+)\s*\))?\s*$")]
@@ -65,14 +79,27 @@ public static partial class ScheduleParser
                 "WORK" => EventKind.Work,
                 "LATE" or "LATE_INITCALL" => EventKind.Late,
                 "TIMEOUT" => EventKind.Timeout,
+                "LOAD" or "MODPROBE" => EventKind.Load,
+                "WAIT" => EventKind.Wait,
                 _ => null,
             };
             if (kind is null)
             {
-                return (null, $"unknown event '{name}' (REG, BIND, PROBE, ADD, WORK, LATE, TIMEOUT)");
+                return (null, $"unknown event '{name}' (REG, BIND, PROBE, ADD, WORK, LATE, TIMEOUT, LOAD, WAIT)");
             }
 
-            var needsDevice = kind is EventKind.Reg or EventKind.Bind or EventKind.Probe or EventKind.Add;
+            if (kind == EventKind.Wait)
+            {
+                if (arg is null || !int.TryParse(arg.TrimEnd('s'), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seconds))
+                {
+                    return (null, "WAIT needs whole seconds: WAIT(5)");
+                }
+
+                events.Add(new ScheduleEvent(EventKind.Wait, null) { Seconds = seconds });
+                continue;
+            }
+
+            var needsDevice = kind is EventKind.Reg or EventKind.Bind or EventKind.Probe or EventKind.Add or EventKind.Load;
             if (needsDevice != (arg is not null))
             {
                 return (null, needsDevice ? $"{name} needs a device: {name}(label)" : $"{name} takes no device");
@@ -90,6 +117,13 @@ public static partial class ScheduleParser
                 if (kind is EventKind.Reg or EventKind.Bind && dev.Instance is null)
                 {
                     return (null, $"{name}({arg}): not an IOMMU instance (an enabled #iommu-cells provider)");
+                }
+
+                if (kind == EventKind.Load && dev.DriverAvailability != DriverAvailability.Module)
+                {
+                    return (null, dev.DriverAvailability == DriverAvailability.BuiltIn
+                        ? $"LOAD({arg}): its driver {dev.DriverName} is built in (registered at its initcall)"
+                        : $"LOAD({arg}): no driver for it (driver=absent)");
                 }
             }
 

@@ -80,6 +80,19 @@ public sealed class DevIommu(int id)
     public IommuInstance? IommuDev { get; internal set; }
 
     public object? Priv { get; internal set; }
+
+    /// <summary>The module reference iommu_init_device() took on the driver (module_put() when the device is released).</summary>
+    public IommuDriver? ModuleRef { get; internal set; }
+}
+
+/// <summary><c>iommu_fwspec.flags</c>.</summary>
+[Flags]
+public enum FwspecFlags
+{
+    None = 0,
+
+    /// <summary>IOMMU_FWSPEC_PCI_RC_ATS: the root complex supports ATS (firmware says so).</summary>
+    PciRcAts = 1,
 }
 
 /// <summary><c>struct iommu_fwspec</c>.</summary>
@@ -94,6 +107,8 @@ public sealed class Fwspec(int id)
     public IommuInstance? Fwnode { get; internal set; }
 
     public List<uint> Ids { get; } = [];
+
+    public FwspecFlags Flags { get; internal set; }
 }
 
 /// <summary>One registered or not-yet-registered IOMMU instance (<c>struct iommu_device</c> and driver state).</summary>

@@ -175,6 +175,8 @@ public sealed record KernelSwitches
     public bool DartLockedSupport { get; init; }
 
     public bool DartReleaseClearsPriv { get; init; }
+
+    public bool OfPciChecksAts { get; init; }
 }
 
 /// <summary>One switch: its name, documentation, allowed values and accessors.</summary>
@@ -216,6 +218,7 @@ public static class SwitchCatalog
         Bool(nameof(KernelSwitches.DartProbeChecksFwspec), "§5.4 (AD)", "Jason's apple-dart fix: probe_device returns -ENODEV without a fwspec, not only without a cfg.", s => s.DartProbeChecksFwspec, (s, v) => s with { DartProbeChecksFwspec = v }),
         Bool(nameof(KernelSwitches.DartLockedSupport), "§6.6", "Asahi downstream: a locked DART probes (skips reset) and its domain reads the bootloader's TTBR back; mainline fails the probe with -EINVAL.", s => s.DartLockedSupport, (s, v) => s with { DartLockedSupport = v }),
         Bool(nameof(KernelSwitches.DartReleaseClearsPriv), "§6.3", "apple-dart release_device also clears dev->iommu->priv (v6.6/v6.7).", s => s.DartReleaseClearsPriv, (s, v) => s with { DartReleaseClearsPriv = v }),
+        Bool(nameof(KernelSwitches.OfPciChecksAts), "§2.2 (K611)", "of_iommu_configure() calls of_pci_check_device_ats() after the PCI alias walk: ats-supported on the host bridge sets IOMMU_FWSPEC_PCI_RC_ATS (Jean-Philippe Brucker, 20240429113938.192706-4-jean-philippe@linaro.org).", s => s.OfPciChecksAts, (s, v) => s with { OfPciChecksAts = v }),
     ];
 
     public static SwitchInfo? Find(string name) =>

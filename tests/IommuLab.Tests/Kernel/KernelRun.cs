@@ -8,10 +8,10 @@ public static class KernelRun
 {
     public static string FixturePath(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", "kernel", name);
 
-    public static Platform Platform(string fixture, IReadOnlyList<string>? knobs = null, PlatformKnobs? platformKnobs = null)
+    public static Platform Platform(string fixture, IReadOnlyList<string>? knobs = null, PlatformKnobs? platformKnobs = null, IReadOnlyList<string>? pci = null)
     {
         var tree = DeviceTreeLoader.LoadFile(FixturePath(fixture));
-        var (platform, error) = DtPlatformBuilder.Build(tree, platformKnobs ?? new PlatformKnobs(), knobs ?? []);
+        var (platform, error) = DtPlatformBuilder.Build(tree, platformKnobs ?? new PlatformKnobs(), knobs ?? [], pci);
         return platform ?? throw new InvalidOperationException(error);
     }
 
@@ -27,9 +27,9 @@ public static class KernelRun
         return p;
     }
 
-    public static RunResult Run(string fixture, string profile, string schedule, IReadOnlyList<string>? knobs = null, IReadOnlyList<string>? sets = null, PlatformKnobs? platformKnobs = null)
+    public static RunResult Run(string fixture, string profile, string schedule, IReadOnlyList<string>? knobs = null, IReadOnlyList<string>? sets = null, PlatformKnobs? platformKnobs = null, IReadOnlyList<string>? pci = null)
     {
-        var platform = Platform(fixture, knobs, platformKnobs);
+        var platform = Platform(fixture, knobs, platformKnobs, pci);
         var (events, error) = ScheduleParser.Parse(schedule, platform);
         return RunResult.Of(Execution.Run(platform, Profile(profile, [.. sets ?? []]), events ?? throw new ArgumentException(error)));
     }

@@ -11,12 +11,15 @@ public sealed class PciTests
     public void Pci_functions_come_from_the_host_bridge_children_with_rids_from_reg()
     {
         var p = KernelRun.Platform(Fixture);
-        Assert.Contains(p.Notes, n => n.Contains("PCI functions from its 4 child node(s)", StringComparison.Ordinal));
+        Assert.Contains(p.Notes, n => n.Contains("PCI functions from its 5 child node(s)", StringComparison.Ordinal));
         var pci = p.Devices.Where(d => d.IsPci).ToDictionary(d => d.Labels[0], d => d.Rid);
-        Assert.Equal(new Dictionary<string, uint?> { ["port00"] = 0x0, ["wifi"] = 0x100, ["port01"] = 0x8, ["nic"] = 0x200 }, pci);
+        Assert.Equal(new Dictionary<string, uint?> { ["port00"] = 0x0, ["wifi"] = 0x100, ["port01"] = 0x8, ["pcibridge"] = 0x200, ["nic"] = 0x308 }, pci);
         var nic = p.Resolve("nic")!;
         Assert.Equal(["/soc/iommu@682008000:1", "/soc/iommu@681008000:1"], nic.Iommus.Refs.Select(r => $"{r.TargetPath}:{r.Args[0]}"));
-        Assert.Same(nic, p.Resolve("pcie0:02:00.0"));
+        Assert.Equal(["03:01.0 (own RID)", "03:00.0 (PCIe-to-PCI bridge 02:00.0: secondary bus, devfn 0)"], nic.Iommus.Refs.Select(r => r.PciAlias.ToString()));
+        Assert.Same(nic, p.Resolve("pcie0:03:01.0"));
+        Assert.Equal(PciBridgeKind.PcieToPci, p.Resolve("pcibridge")!.Pci!.Bridge);
+        Assert.Equal(PciBridgeKind.RootPort, p.Resolve("port01")!.Pci!.Bridge);
     }
 
     [Theory]
@@ -34,7 +37,8 @@ public sealed class PciTests
     }
 
     /// <summary>
-    /// A DMA alias shared with another function (spec §6.4, §6.5): the second function finds the first one's group
+    /// A DMA alias shared with another function (spec §6.4, §6.5): nic's PCIe-to-PCI bridge alias is wifi's stream, so
+    /// the second function finds the first one's group
     /// through sid2group and attaching it to that group's paging domain fails in apple_dart_mod_streams (slot 0 is
     /// another DART). On replay (≤ K611, JGG2) it binds without IOMMU, so whichever probes first wins (order
     /// dependence, I5); from K615 the walks parse both, so the failure aborts pcie_dart_1's walk: a registration

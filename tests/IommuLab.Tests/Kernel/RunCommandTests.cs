@@ -44,7 +44,9 @@ public sealed class RunCommandTests
         Assert.Equal(1, code);
         using var doc = JsonDocument.Parse(output);
         var root = doc.RootElement;
-        Assert.Equal(["schema", "input", "profile", "schedule", "steps", "devices", "instances", "leaks", "violations", "platformNotes", "dma"], root.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["schema", "input", "profile", "schedule", "steps", "devices", "instances", "leaks", "violations", "platformNotes", "clock", "deferredProbeTimeout", "drivers", "dma"], root.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(10, root.GetProperty("deferredProbeTimeout").GetProperty("deadline").GetInt32());
+        Assert.Equal(1, root.GetProperty("drivers").EnumerateArray().Single(d => d.GetProperty("name").GetString() == "apple-dart").GetProperty("moduleRefs").GetInt32());
         Assert.Equal("K616*", root.GetProperty("profile").GetProperty("name").GetString());
         Assert.Equal("Always", root.GetProperty("profile").GetProperty("switches").GetProperty("ReadyCheck").GetString());
         var dev = root.GetProperty("devices")[0];
@@ -64,6 +66,35 @@ public sealed class RunCommandTests
         var (code, _, err) = Cli("run", Usb, option, value);
         Assert.Equal(2, code);
         Assert.StartsWith("iommulab run:", err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Pci_list_from_a_file_and_the_timeout_knob_reach_the_run()
+    {
+        var list = Path.Combine(Path.GetTempPath(), $"iommulab-pci-{Guid.NewGuid():N}.txt");
+        File.WriteAllText(list, "# behind a PCIe-to-PCI bridge\n00:01.0 root-port -> 01\n01:00.0 pcie-to-pci -> 02\n02:00.0 label nic\n");
+        try
+        {
+            var (code, output, _) = Cli("run", KernelRun.FixturePath("pcie-smmu-bare.dts"), "-p", "K616", "-s", "REG(smmu) PROBE(nic) WAIT(3)", "--pci", $"pcie=@{list}", "--deferred-probe-timeout", "30", "--format", "json");
+            Assert.Equal(0, code);
+            using var doc = JsonDocument.Parse(output);
+            var nic = doc.RootElement.GetProperty("devices").EnumerateArray().Single(d => d.GetProperty("name").GetString() == "nic");
+            Assert.Equal(["02:00.0", "02:00.0"], nic.GetProperty("dmaAliases").EnumerateArray().Select(a => a.GetProperty("rid").GetString()));
+            Assert.Equal(3, doc.RootElement.GetProperty("clock").GetInt32());
+            Assert.Equal(30, doc.RootElement.GetProperty("deferredProbeTimeout").GetProperty("deadline").GetInt32());
+        }
+        finally
+        {
+            File.Delete(list);
+        }
+    }
+
+    [Fact]
+    public void A_missing_pci_list_file_exits_2()
+    {
+        var (code, _, err) = Cli("run", KernelRun.FixturePath("pcie-smmu-bare.dts"), "--pci", "pcie=@/nonexistent/pci.txt");
+        Assert.Equal(2, code);
+        Assert.StartsWith("iommulab run: --pci:", err, StringComparison.Ordinal);
     }
 
     [Fact]
