@@ -282,6 +282,7 @@ public sealed partial class Kernel
         else
         {
             group.OwnerCount++;
+            dev.UsesDefaultDomain = true;
         }
 
         await Sched.Unlock(m);

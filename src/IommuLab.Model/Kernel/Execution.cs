@@ -91,6 +91,9 @@ public sealed class Execution
                     case EventKind.Add:
                         x.RunThread($"device_add {dev!.Name}", () => k.DeviceAdd(dev));
                         break;
+                    case EventKind.Remove:
+                        x.RunThread($"device_del {dev!.Name}", () => k.DeviceDel(dev));
+                        break;
                     case EventKind.Work:
                         if (k.WorkQueued)
                         {

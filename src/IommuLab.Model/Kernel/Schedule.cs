@@ -31,6 +31,9 @@ public enum EventKind
 
     /// <summary><see cref="ScheduleEvent.Seconds"/> seconds pass (the timeout fires on the way if its deadline is reached).</summary>
     Wait,
+
+    /// <summary>device_del(): unbind, BUS_NOTIFY_REMOVED_DEVICE → iommu_release_device(); an IOMMU's remove unregisters it.</summary>
+    Remove,
 }
 
 /// <summary>One scheduled event; <see cref="Device"/> is null for global events.</summary>
@@ -80,12 +83,13 @@ public static partial class ScheduleParser
                 "LATE" or "LATE_INITCALL" => EventKind.Late,
                 "TIMEOUT" => EventKind.Timeout,
                 "LOAD" or "MODPROBE" => EventKind.Load,
+                "REMOVE" => EventKind.Remove,
                 "WAIT" => EventKind.Wait,
                 _ => null,
             };
             if (kind is null)
             {
-                return (null, $"unknown event '{name}' (REG, BIND, PROBE, ADD, WORK, LATE, TIMEOUT, LOAD, WAIT)");
+                return (null, $"unknown event '{name}' (REG, BIND, PROBE, ADD, WORK, LATE, TIMEOUT, LOAD, WAIT, REMOVE)");
             }
 
             if (kind == EventKind.Wait)
@@ -99,7 +103,7 @@ public static partial class ScheduleParser
                 continue;
             }
 
-            var needsDevice = kind is EventKind.Reg or EventKind.Bind or EventKind.Probe or EventKind.Add or EventKind.Load;
+            var needsDevice = kind is EventKind.Reg or EventKind.Bind or EventKind.Probe or EventKind.Add or EventKind.Load or EventKind.Remove;
             if (needsDevice != (arg is not null))
             {
                 return (null, needsDevice ? $"{name} needs a device: {name}(label)" : $"{name} takes no device");

@@ -46,6 +46,9 @@ public sealed class Device(PlatformDevice info)
     /// <summary><c>dev->driver != NULL</c> (set by really_probe before dma_configure).</summary>
     public bool HasDriverSet { get; internal set; }
 
+    /// <summary>iommu_device_use_default_domain() counted this device as a DMA-API owner of its group.</summary>
+    public bool UsesDefaultDomain { get; internal set; }
+
     public DevIommu? Iommu { get; internal set; }
 
     public IommuGroup? Group { get; internal set; }
