@@ -44,22 +44,39 @@ public static class DtPlatformBuilder
             parsedKnobs.Add((k[..dot], k[(dot + 1)..eq].Trim().ToLowerInvariant(), k[(eq + 1)..].Trim()));
         }
 
-        var symbols = tree.FindByPath("/__symbols__");
-        string[] LabelsOf(DtNode n)
+        // __symbols__ (dtc -@) names nodes by path; index it once instead of scanning it for every node.
+        var symbolLabels = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        if (tree.FindByPath("/__symbols__") is { } symbols)
         {
-            var labels = n.Labels.ToList();
-            if (symbols is not null)
+            foreach (var p in symbols.Properties)
             {
-                foreach (var p in symbols.Properties)
+                if (p.GetString() is { } target)
                 {
-                    if (p.GetString() == n.Path && !labels.Contains(p.Name))
+                    if (!symbolLabels.TryGetValue(target, out var list))
                     {
-                        labels.Add(p.Name);
+                        symbolLabels[target] = list = [];
                     }
+
+                    list.Add(p.Name);
                 }
             }
+        }
 
-            return [.. labels];
+        var labelCache = new Dictionary<DtNode, string[]>();
+        string[] LabelsOf(DtNode n)
+        {
+            if (labelCache.TryGetValue(n, out var cached))
+            {
+                return cached;
+            }
+
+            var labels = n.Labels.ToList();
+            if (symbolLabels.Count > 0 && symbolLabels.TryGetValue(n.Path, out var fromSymbols))
+            {
+                labels.AddRange(fromSymbols.Where(l => !labels.Contains(l)));
+            }
+
+            return labelCache[n] = [.. labels];
         }
 
         bool Matches(DtNode n, string name) => n.Path == name || LabelsOf(n).Contains(name) || n.Name == name;
