@@ -319,16 +319,21 @@ public static class DtPlatformBuilder
     }
 
     /// <summary>
-    /// PCI functions the device tree describes under a host bridge (DT PCI binding): every available descendant
-    /// with a <c>reg</c>, bus and devfn from its first cell. A node with PCI children, <c>bus-range</c> or
-    /// <c>device_type = "pci"</c> is a bridge: secondary bus from <c>bus-range</c>, else from its first child; kind
-    /// from <c>iommulab,pci-bridge</c>, else a root port under the host bridge and a switch port below that.
+    /// PCI functions the device tree describes under a host bridge (DT PCI binding), numbered the way enumeration
+    /// numbers them: the kernel matches a DT node to a function by devfn alone (of_pci_find_child_device()), so the
+    /// bus field of <c>reg</c> is only the firmware's guess. Buses are assigned depth first in devfn order from the
+    /// host's <c>bus-range</c> start; a bridge keeps the secondary bus its <c>bus-range</c> declares when that is
+    /// above every bus used so far (firmware-assigned numbers), else takes the next free one. A child is a bridge
+    /// when <c>device_type</c> is "pci"/"pciex" or it has <c>iommulab,pci-bridge</c>; only bridges are descended
+    /// into (an endpoint's children, e.g. an Ethernet function's MDIO bus, are not PCI functions). Kind from
+    /// <c>iommulab,pci-bridge</c>, else a root port under the host bridge and a switch port below that.
     /// <c>iommulab,dma-alias-devfns</c> is the function's dma_alias_mask, <c>iommulab,xlate-root</c> the bridge flag.
     /// </summary>
     private static (List<(DtNode? Node, PciFunction Function)>? Functions, string? Error) DtPciFunctions(DtNode host, Func<DtNode, string[]> labelsOf)
     {
         var into = new List<(DtNode? Node, PciFunction Function)>();
-        var error = Walk(host, true);
+        var maxBus = host.FindProperty("bus-range")?.GetCells() is { Length: > 0 } hostRange ? (int)(hostRange[0] & 0xff) : 0;
+        var error = Walk(host, (byte)maxBus, true);
         if (error is not null)
         {
             return (null, error);
@@ -337,31 +342,42 @@ public static class DtPlatformBuilder
         var (_, verror) = PciTopology.Validate([.. into.Select(f => f.Function)]);
         return verror is null ? (into, null) : (null, verror);
 
-        string? Walk(DtNode parent, bool underHost)
+        string? Walk(DtNode parent, byte bus, bool underHost)
         {
-            foreach (var c in parent.Children.Where(IsAvailable))
+            var seen = new HashSet<byte>();
+            var children = parent.Children.Where(IsAvailable)
+                .Select(c => (Node: c, Hi: PhysHi(c)))
+                .Where(c => c.Hi is not null)
+                .OrderBy(c => (c.Hi!.Value >> 8) & 0xff);
+            foreach (var (c, hi) in children)
             {
-                if (PhysHi(c) is not { } hi)
+                var devfn = (byte)((hi!.Value >> 8) & 0xff);
+                if (!seen.Add(devfn))
                 {
-                    continue;
+                    continue; // a second node for one devfn never matches a function
                 }
 
-                var bus = (byte)((hi >> 16) & 0xff);
-                var devfn = (byte)((hi >> 8) & 0xff);
-                var childBuses = c.Children.Where(IsAvailable).Select(PhysHi).OfType<uint>().Select(x => (byte)((x >> 16) & 0xff)).ToList();
-                var isBridge = childBuses.Count > 0 || c.FindProperty("bus-range") is not null || c.FindProperty("device_type")?.GetString() == "pci";
+                var declared = c.FindProperty("iommulab,pci-bridge")?.GetString();
+                var isBridge = declared is not null || c.FindProperty("device_type")?.GetString() is "pci" or "pciex";
                 PciBridgeKind? kind = null;
                 byte? secondary = null;
                 if (isBridge)
                 {
-                    var declared = c.FindProperty("iommulab,pci-bridge")?.GetString();
                     kind = declared is null ? underHost ? PciBridgeKind.RootPort : PciBridgeKind.SwitchPort : PciFunction.ParseKind(declared);
                     if (kind is null)
                     {
                         return $"{c.Path}: iommulab,pci-bridge must be root-port, switch-port, pcie-to-pci, pci-to-pcie or pci-bridge";
                     }
 
-                    secondary = c.FindProperty("bus-range")?.GetCells() is { Length: > 0 } range ? (byte)(range[0] & 0xff) : childBuses.Count > 0 ? childBuses[0] : null;
+                    var wanted = c.FindProperty("bus-range")?.GetCells() is { Length: > 0 } range ? (int)(range[0] & 0xff) : -1;
+                    var next = wanted > maxBus ? wanted : maxBus + 1;
+                    if (next > 0xff)
+                    {
+                        return $"{c.Path}: no bus number left for the bridge's secondary bus (0xff used)";
+                    }
+
+                    maxBus = next;
+                    secondary = (byte)next;
                 }
 
                 var aliases = c.FindProperty("iommulab,dma-alias-devfns")?.GetCells() ?? [];
@@ -371,7 +387,7 @@ public static class DtPlatformBuilder
                 }
 
                 into.Add((c, new PciFunction(bus, devfn, kind, secondary, [.. aliases.Select(a => (byte)a)], c.FindProperty("iommulab,xlate-root") is not null, labelsOf(c).FirstOrDefault())));
-                if (Walk(c, false) is { } e)
+                if (secondary is { } sec && Walk(c, sec, false) is { } e)
                 {
                     return e;
                 }
