@@ -322,6 +322,7 @@ public sealed partial class Kernel
 
         if (err.IsOk && dev.Info.Iommus.EndsWithError)
         {
+            Log(EventLevel.Trace, dev, "viot_dev_iommu_init", $"{dev.Info.Iommus.EndLog}: {dev.Info.Iommus.EndErrno}");
             err = dev.Info.Iommus.EndErrno;
         }
 

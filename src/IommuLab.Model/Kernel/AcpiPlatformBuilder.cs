@@ -282,7 +282,7 @@ public static class AcpiPlatformBuilder
         {
             var bdf = $"{segment:x4}:{f.Bdf}";
             IEnumerable<string> own = f.Label is { } l ? [l] : [];
-            return AddConsumer($"PCI/{bdf}", $"pci@{bdf}", [.. own.Append(bdf)], list, acpi, f, aliases);
+            return AddConsumer($"PCI/{bdf}", $"pci@{bdf}", [.. own.Append(bdf).Append(f.Bdf)], list, acpi, f, aliases);
         }
 
         /// <summary>
@@ -302,11 +302,7 @@ public static class AcpiPlatformBuilder
                     return (refs.ToImmutable(), why);
                 }
 
-                var rule = res.Walk!.Hops.FirstOrDefault()?.Rule;
-                refs.Add(Ref(refs.Count, res.Iommu, res.StreamId!.Value, alias) with
-                {
-                    TargetPath = Instances[_instanceOfNode[res.Iommu.Header.Offset]].Path + (rule is IortHopRule.EndOfRange or IortHopRule.EndOfRangeSuperseded ? $" [{rule}]" : ""),
-                });
+                refs.Add(Ref(refs.Count, res.Iommu, res.StreamId!.Value, alias));
             }
 
             return (refs.ToImmutable(), null);
@@ -336,6 +332,15 @@ public static class AcpiPlatformBuilder
                 }
 
                 ix++;
+            }
+
+            // A virtio-iommu PCI function runs the VIOT path too: a range covering it gives "not translating ourself".
+            foreach (var p in viot.Iommus.OfType<ViotVirtioIommuPci>())
+            {
+                var i = Devices.FindIndex(d => d.Instance is { } n && Instances[n].Path == $"PCI/{p.Segment:x4}:{PciFunction.Format(p.Bdf)}");
+                var f = Devices[i].Pci!;
+                var refs = ViotPciRefs(viot, p.Segment, f, [new PciDmaAlias(p.Bdf, "own RID")]);
+                Devices[i] = Devices[i] with { Iommus = refs, Acpi = new AcpiDeviceInfo(AcpiIommuTable.Viot, $"VIOT PCI ranges (segment {p.Segment})", true, false, refs.EndLog) };
             }
 
             foreach (var ep in viot.Nodes.OfType<ViotMmioEndpoint>())
