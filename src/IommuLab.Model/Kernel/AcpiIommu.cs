@@ -306,6 +306,7 @@ public sealed partial class Kernel
         }
 
         var err = Errno.ENODEV;
+        var stopped = false;
         foreach (var r in dev.Info.Iommus.Refs)
         {
             if (r.PciAlias is { } alias)
@@ -316,11 +317,12 @@ public sealed partial class Kernel
             err = InstanceOf(r) is { } inst ? await JggAcpiIommuFwspecInit(fwspec, dev, inst, r.Args[0]) : Errno.ENODEV;
             if (err.Value != 0)
             {
+                stopped = true;
                 break;
             }
         }
 
-        if (err.IsOk && dev.Info.Iommus.EndsWithError)
+        if (!stopped && dev.Info.Iommus.EndsWithError)
         {
             Log(EventLevel.Trace, dev, "viot_dev_iommu_init", $"{dev.Info.Iommus.EndLog}: {dev.Info.Iommus.EndErrno}");
             err = dev.Info.Iommus.EndErrno;
