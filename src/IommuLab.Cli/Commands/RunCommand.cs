@@ -14,12 +14,12 @@ public static class RunCommand
 
     public static Command Create(Func<string, DeviceTree> load)
     {
-        var file = new Argument<string>("file") { Description = "Device tree (.dts, .dtb, or example:NAME)" };
+        var file = new Argument<string>("file") { Description = "Device tree (.dts, .dtb, or example:NAME), or an IORT/VIOT table (recognised by its signature)" };
         var profile = new Option<string>("--profile", "-p") { Description = "Profile name (see `iommulab profiles`)", DefaultValueFactory = _ => "K616" };
         var schedule = new Option<string>("--schedule", "-s") { Description = "Events in spec §0.3 notation: REG(x) BIND(x) PROBE(d) ADD(d) WORK LATE TIMEOUT LOAD(x) WAIT(seconds)", DefaultValueFactory = _ => "" };
         var set = new Option<string[]>("--set") { Description = "Override a switch: --set Switch=value (repeatable)", AllowMultipleArgumentsPerToken = false };
         var knob = new Option<string[]>("--knob") { Description = "Per-device knob: DEVICE.driver=builtin|module|absent, DEVICE.probe-fails=1, DART.locked=1, DART.bypass=0, DART.pgsize=N" };
-        var pci = new Option<string[]>("--pci") { Description = "PCI functions behind a host bridge the DT does not describe: [BRIDGE=]\"00:00.0 root-port -> 01; 01:00.0\" or [BRIDGE=]@FILE (docs/pci.md)", AllowMultipleArgumentsPerToken = false };
+        var pci = new Option<string[]>("--pci") { Description = "PCI functions behind a host bridge the DT does not describe, or in an ACPI PCI segment: [BRIDGE=|SEGMENT=]\"00:00.0 root-port -> 01; 01:00.0\" or [BRIDGE=|SEGMENT=]@FILE (docs/pci.md)", AllowMultipleArgumentsPerToken = false };
         var timeout = new Option<int?>("--deferred-probe-timeout") { Description = "deferred_probe_timeout= in seconds (default 10 with modules, 0 without; <0 never times out)" };
         var format = new Option<string>("--format") { Description = "text or json", DefaultValueFactory = _ => "text" };
         format.AcceptOnlyFromAmong("text", "json");
@@ -103,16 +103,6 @@ public static class RunCommand
             profile = p;
         }
 
-        DeviceTree tree;
-        try
-        {
-            tree = load(request.File);
-        }
-        catch (Exception ex) when (ex is IommuLab.Firmware.FirmwareFormatException or IOException)
-        {
-            return (null, ex.Message);
-        }
-
         var pciLists = new List<string>();
         foreach (var p in request.Pci)
         {
@@ -133,7 +123,33 @@ public static class RunCommand
             pciLists.Add(host + list);
         }
 
-        var (platform, perr) = DtPlatformBuilder.Build(tree, request.PlatformKnobs, request.Knobs, pciLists);
+        Platform? platform;
+        string? perr;
+        if (AcpiInput.IsAcpiTable(request.File))
+        {
+            var (table, terr) = AcpiInput.Load(request.File);
+            if (table is null)
+            {
+                return (null, terr);
+            }
+
+            (platform, perr) = AcpiPlatformBuilder.Build(table, request.PlatformKnobs, request.Knobs, pciLists);
+        }
+        else
+        {
+            DeviceTree tree;
+            try
+            {
+                tree = load(request.File);
+            }
+            catch (Exception ex) when (ex is IommuLab.Firmware.FirmwareFormatException or IOException)
+            {
+                return (null, ex.Message);
+            }
+
+            (platform, perr) = DtPlatformBuilder.Build(tree, request.PlatformKnobs, request.Knobs, pciLists);
+        }
+
         if (platform is null)
         {
             return (null, perr);

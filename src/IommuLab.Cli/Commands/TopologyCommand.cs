@@ -22,7 +22,7 @@ public static class TopologyCommand
     public static Command Create(Func<string, DeviceTree> load)
     {
         ArgumentNullException.ThrowIfNull(load);
-        var file = new Argument<string>("FILE") { Description = "Device tree to decode (.dtb or .dts)" };
+        var file = new Argument<string>("FILE") { Description = "Device tree to decode (.dtb or .dts), or an IORT/VIOT table (recognised by its signature)" };
         var format = new Option<TopologyFormat>("--format")
         {
             Description = "Output format: text (report), json (docs/topology-json.md), dot (Graphviz source) or svg (through Graphviz dot)",
@@ -38,6 +38,25 @@ public static class TopologyCommand
             var output = parseResult.InvocationConfiguration.Output;
             var error = parseResult.InvocationConfiguration.Error;
             var path = parseResult.GetValue(file)!;
+            if (AcpiInput.IsAcpiTable(path))
+            {
+                var (table, terr) = AcpiInput.Load(path);
+                if (table is null)
+                {
+                    error.WriteLine(terr);
+                    return CliApp.ExitBadInput;
+                }
+
+                if (parseResult.GetValue(format) != TopologyFormat.Text)
+                {
+                    error.WriteLine($"{path}: an IORT/VIOT table has only the text format");
+                    return CliApp.ExitBadInput;
+                }
+
+                output.Write(IommuLab.Firmware.Acpi.AcpiTableText.Render(table));
+                return 0;
+            }
+
             DeviceTree tree;
             try
             {

@@ -102,7 +102,8 @@ public sealed partial class Kernel
     /// <summary>Models really_probe(): supplier links, dev->driver, dma_configure, then the driver's probe (spec §2.1).</summary>
     private async KTask<Errno> ReallyProbe(Device dev)
     {
-        if (Platform.Knobs.FwDevlinkStrict)
+        // fw_devlink makes supplier links from DT properties only; IORT/VIOT references create none.
+        if (Platform.Knobs.FwDevlinkStrict && dev.Info.Acpi is null)
         {
             var waiting = await SupplierNotReady(dev);
             if (waiting is not null)
@@ -187,20 +188,24 @@ public sealed partial class Kernel
         return null;
     }
 
-    /// <summary>Models platform_dma_configure() → of_dma_configure_id() (spec §2.1, §2.9, §4.8).</summary>
+    /// <summary>
+    /// Models platform_dma_configure() / pci_dma_configure() → of_dma_configure_id(), or acpi_dma_configure_id() for an
+    /// ACPI device (spec §2.1, §2.9, §3.1, §4.8).
+    /// </summary>
     private async KTask<Errno> PlatformDmaConfigure(Device dev)
     {
-        var (err, ops) = await OfIommuConfigure(dev);
+        var acpi = dev.Info.Acpi is not null;
+        var (err, ops) = acpi ? await AcpiIommuConfigureId(dev) : await OfIommuConfigure(dev);
         if (err == Errno.EPROBE_DEFER)
         {
-            dev.DeferReason = "of_iommu_configure: -EPROBE_DEFER";
+            dev.DeferReason = $"{(acpi ? "acpi_iommu_configure_id" : "of_iommu_configure")}: -EPROBE_DEFER";
             return err;
         }
 
         if (err.IsError && err != Errno.ENODEV)
         {
             dev.BoundDespiteError = err;
-            if (!Switches.ConfigureReturnsOps)
+            if (!Switches.ConfigureReturnsOps && !acpi)
             {
                 // K68+: "Historically this routine doesn't fail driver probing due to errors in of_iommu_configure()".
                 Log(EventLevel.Error, dev, "of_dma_configure_id", $"iommu configuration for device failed with {err}");

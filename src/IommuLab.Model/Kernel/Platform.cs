@@ -112,6 +112,9 @@ public sealed record PlatformDevice(
     /// <summary>The PCI host bridge node has <c>ats-supported</c> (of_pci_check_device_ats()).</summary>
     public bool PciRcAts { get; init; }
 
+    /// <summary>An ACPI device (IORT/VIOT): dma_configure runs acpi_iommu_configure_id(), not of_iommu_configure().</summary>
+    public AcpiDeviceInfo? Acpi { get; init; }
+
     public bool IsConsumer => !Iommus.IsEmpty || Iommus.EndErrno != Errno.ENOENT;
 }
 

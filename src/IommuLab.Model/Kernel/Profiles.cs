@@ -35,6 +35,7 @@ public static class Profiles
         DartMaxDarts = 2,
         DartBypass = DartBypassRule.RequireEqual,
         DartReleaseClearsPriv = true,
+        AcpiReplay = true,
     };
 
     public static Profile K66 { get; } = new("K66", "v6.6.0 - v6.6.4",
@@ -88,6 +89,7 @@ public static class Profiles
         LateProbeWarning = true,
         DartMaxDarts = 3,
         DartBypass = DartBypassRule.AllowMismatch,
+        AcpiReplay = false,
     };
 
     public static Profile K615 { get; } = new("K615", "v6.15.0",

@@ -177,6 +177,8 @@ public sealed record KernelSwitches
     public bool DartReleaseClearsPriv { get; init; }
 
     public bool OfPciChecksAts { get; init; }
+
+    public bool AcpiReplay { get; init; }
 }
 
 /// <summary>One switch: its name, documentation, allowed values and accessors.</summary>
@@ -219,6 +221,7 @@ public static class SwitchCatalog
         Bool(nameof(KernelSwitches.DartLockedSupport), "§6.6", "Asahi downstream: a locked DART probes (skips reset) and its domain reads the bootloader's TTBR back; mainline fails the probe with -EINVAL.", s => s.DartLockedSupport, (s, v) => s with { DartLockedSupport = v }),
         Bool(nameof(KernelSwitches.DartReleaseClearsPriv), "§6.3", "apple-dart release_device also clears dev->iommu->priv (v6.6/v6.7).", s => s.DartReleaseClearsPriv, (s, v) => s with { DartReleaseClearsPriv = v }),
         Bool(nameof(KernelSwitches.OfPciChecksAts), "§2.2 (K611)", "of_iommu_configure() calls of_pci_check_device_ats() after the PCI alias walk: ats-supported on the host bridge sets IOMMU_FWSPEC_PCI_RC_ATS (Jean-Philippe Brucker, 20240429113938.192706-4-jean-philippe@linaro.org).", s => s.OfPciChecksAts, (s, v) => s with { OfPciChecksAts = v }),
+        Bool(nameof(KernelSwitches.AcpiReplay), "§3.1", "acpi_iommu_configure_id() replays iommu_probe_device() after a successful parse; bcb81ac6ae3c (v6.15) removed it, the parse then runs from iommu_init_device().", s => s.AcpiReplay, (s, v) => s with { AcpiReplay = v }),
     ];
 
     public static SwitchInfo? Find(string name) =>
