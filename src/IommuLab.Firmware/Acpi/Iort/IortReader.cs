@@ -47,7 +47,9 @@ internal static class IortReader
         }
 
         var nodes = new List<IortNode>((int)nodeCount);
-        var off = (int)nodeOffset;
+
+        // With no nodes the offset is never checked nor used (Linux ignores it too), so it may be anything.
+        var off = nodeCount == 0 ? 0 : (int)nodeOffset;
         for (var i = 0; i < nodeCount; i++)
         {
             var node = ReadNode(t, off, i, source, problems);
