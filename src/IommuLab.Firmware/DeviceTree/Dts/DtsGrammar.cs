@@ -593,28 +593,28 @@ internal sealed class DtsGrammar
 
         Expect(DtsTokenKind.RParen, DtsLexMode.Value, "')' closing /incbin/");
         var path = _lex.ResolveFile(name) ?? throw Error(nameToken, $"cannot find /incbin/ file \"{name}\"");
-        byte[] content;
         try
         {
-            content = File.ReadAllBytes(path);
+            // Only the named range is read, so a large file costs no more than the property it fills.
+            using var file = DtsInputFile.Open(path);
+            var fileLength = (ulong)file.Length;
+            if (offset > fileLength || (length is ulong len && len > fileLength - offset))
+            {
+                throw Error(nameToken, $"/incbin/ range ({offset}, {length}) is beyond the end of \"{name}\" ({fileLength} bytes)");
+            }
+
+            var count = length ?? (fileLength - offset);
+            if (count > (ulong)_options.MaxPropertyLength)
+            {
+                throw Error(nameToken, $"/incbin/ data is longer than the limit of {_options.MaxPropertyLength} bytes");
+            }
+
+            _value.Append(DtsInputFile.ReadExactly(file, (long)offset, (int)count));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw Error(nameToken, $"cannot read /incbin/ file \"{name}\": {e.Message}");
         }
-
-        var end = length is ulong len ? offset + len : (ulong)content.Length;
-        if (offset > (ulong)content.Length || end > (ulong)content.Length || end < offset)
-        {
-            throw Error(nameToken, $"/incbin/ range ({offset}, {length}) is beyond the end of \"{name}\" ({content.Length} bytes)");
-        }
-
-        if (end - offset > (ulong)_options.MaxPropertyLength)
-        {
-            throw Error(nameToken, $"/incbin/ data is longer than the limit of {_options.MaxPropertyLength} bytes");
-        }
-
-        _value.Append(content.AsSpan((int)offset, (int)(end - offset)));
     }
 
     /// <summary>dtc's integer_prim: a literal, a character, or a parenthesised expression.</summary>
