@@ -26,6 +26,7 @@ internal sealed class DtsGrammar
     private DtsNode? _root;
     private bool _plugin;
     private int _fragments;
+    private int _nodes;
     private DtsToken _last;
 
     public DtsGrammar(DtsLexer lexer)
@@ -288,6 +289,12 @@ internal sealed class DtsGrammar
         if (depth >= _options.MaxNodeDepth)
         {
             throw Error(open, $"nodes nested too deeply (the limit is {_options.MaxNodeDepth} levels)");
+        }
+
+        // Counted as written (amendments included): the merged tree can only be smaller.
+        if (++_nodes > _options.MaxNodes)
+        {
+            throw Error(open, $"more than {_options.MaxNodes} nodes (DtsParserOptions.MaxNodes)");
         }
 
         Next();
