@@ -1,4 +1,5 @@
 using System.Text;
+using IommuLab.Cli.Rendering;
 using IommuLab.Firmware;
 using IommuLab.Firmware.Acpi;
 using IommuLab.Firmware.Acpi.Iort;
@@ -135,11 +136,15 @@ public static class FuzzTargets
         }
     }
 
-    /// <summary>What every accepted tree goes through: the topology decode and both writers.</summary>
+    /// <summary>What every accepted tree goes through: the topology decode, its three renderings (what
+    /// <c>iommulab topology</c> prints) and the DTS writer (what <c>iommulab dump</c> prints).</summary>
     private static void Consume(DeviceTree tree)
     {
         var topology = IommuTopology.Decode(tree);
         _ = topology.Counts;
+        TopologyText.Write(topology, TextWriter.Null);
+        TopologyJson.Write(topology, TextWriter.Null);
+        TopologyDot.Write(topology, TextWriter.Null);
         _ = DtsWriter.Write(tree);
     }
 }
