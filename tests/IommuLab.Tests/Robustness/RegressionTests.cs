@@ -1,7 +1,10 @@
+using System.Text;
+using IommuLab.Cli;
 using IommuLab.Firmware;
 using IommuLab.Firmware.Acpi;
 using IommuLab.Firmware.Acpi.Iort;
 using IommuLab.Firmware.DeviceTree.Dts;
+using IommuLab.Firmware.Topology;
 using IommuLab.Fuzz;
 
 namespace IommuLab.Tests.Robustness;
@@ -70,6 +73,48 @@ public sealed class RegressionTests
         var e = Assert.Throws<DtsSyntaxException>(() =>
             DtsParser.Parse("/dts-v1/;\n/include/ \"big.dtsi\"\n/ { };\n", Path.Combine(dir.FullName, "x.dts"), options));
         Assert.Contains("cannot read include file \"big.dtsi\": the file is 10000 bytes, more than a source of", e.Message);
+    }
+
+    [Fact]
+    public void Iommu_map_entry_of_length_0_to_a_disabled_iommu_is_reported_without_underflow()
+    {
+        // Found by review: the problem message printed the range end as IdEnd - 1, which wraps for an empty range.
+        var topology = IommuTopology.Decode(DtsParser.ParseFile(Regressions.File("dts-iommu-map-empty-range-disabled-target.dts")));
+        Assert.Contains(topology.Problems, p => p.RuleId == TopologyRules.MapDisabledTarget && p.Message.Contains("IDs in 0x0 (length 0) get no IOMMU", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("text")]
+    [InlineData("dot")]
+    [InlineData("json")]
+    public void Topology_renders_an_iommu_map_entry_of_length_0(string format)
+    {
+        // Found by the corpus determinism test: freescale/fsl-ls1088a-*.dtb has iommu-map = <0x00 0x14 0x00 0x00>
+        // and `iommulab topology` died with an OverflowException printing its range.
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        var code = CliApp.Run(["topology", Regressions.File("dts-iommu-map-empty-range.dts"), "--format", format], stdout, stderr);
+        Assert.True(code == 0, stderr.ToString());
+        Assert.Contains(format == "json" ? "\"length\": 0" : "ids 0x0 (length 0) -> ", stdout.ToString());
+    }
+
+    [Fact]
+    public void Iommu_map_of_thousands_of_identical_entries_reports_a_bounded_number_of_overlaps()
+    {
+        // Found by review: every overlapping pair was reported, n^2/2 problems for n identical entries.
+        var source = new StringBuilder("/dts-v1/;\n/ { smmu: iommu { #iommu-cells = <1>; }; pcie { iommu-map = <");
+        source.AppendJoin(' ', Enumerable.Repeat("0 &smmu 0 0x10", 3000)).Append(">; }; };\n");
+        var topology = Regressions.Within(HangLimit, () => IommuTopology.Decode(DtsParser.Parse(source.ToString(), "flood.dts")));
+        var overlaps = topology.Problems.Where(p => p.RuleId == TopologyRules.MapOverlap).ToArray();
+        Assert.Equal(65, overlaps.Length);
+        Assert.Contains("entries 0 and 1 both cover IDs 0x0..0xf", overlaps[0].Message);
+        Assert.Contains("more than 64 overlapping entry pairs; the rest are not reported", overlaps[^1].Message);
+
+        source.Clear().Append("/dts-v1/;\n/ { smmu: iommu { #iommu-cells = <1>; }; pcie { iommu-map = <");
+        source.AppendJoin(' ', Enumerable.Repeat("0 &smmu 0 0x10", 5000)).Append(">; }; };\n");
+        topology = Regressions.Within(HangLimit, () => IommuTopology.Decode(DtsParser.Parse(source.ToString(), "flood.dts")));
+        overlaps = topology.Problems.Where(p => p.RuleId == TopologyRules.MapOverlap).ToArray();
+        Assert.Contains("5000 entries are more than the 4096 checked pairwise for overlaps", Assert.Single(overlaps).Message);
     }
 
     public static TheoryData<string> Inputs() =>
