@@ -3,7 +3,9 @@
 # Usage: fuzz/run.sh TARGET SECONDS     TARGET: dtb | dts | acpi
 # Env:   FUZZ_ROOT (default /tmp/iommulab-fuzz): bin/, seeds/, out/TARGET/ live there
 #        RESUME=1 continues out/TARGET instead of starting over
+#        FUZZ_STARTUP_S (default 120): seconds allowed beyond SECONDS for start-up and calibration
 #        FUZZ_TIMEOUT_MS (default 2000): an input running longer is a hang
+#        FUZZ_SKIP_BUILD=1 uses the harness already in FUZZ_ROOT/bin (fuzz/build.sh)
 # Needs afl++ (apt-get install -y afl++) and the local dotnet tool (dotnet tool restore).
 # Exit status: 0 when the run found no crash and no hang, 1 when it did, 2 on a usage or setup error.
 set -euo pipefail
@@ -15,7 +17,7 @@ case "$target" in dtb|dts|acpi) ;; *) echo "usage: fuzz/run.sh dtb|dts|acpi SECO
 command -v afl-fuzz >/dev/null || { echo "run: afl-fuzz not found (apt-get install -y afl++)" >&2; exit 2; }
 
 root="${FUZZ_ROOT:-/tmp/iommulab-fuzz}"
-"$repo/fuzz/build.sh" "$root/bin" >&2
+[ "${FUZZ_SKIP_BUILD:-0}" = 1 ] || "$repo/fuzz/build.sh" "$root/bin" >&2
 [ -d "$root/seeds/$target" ] || "$repo/fuzz/seed.sh" "$root/seeds" >&2
 
 out="$root/out/$target"
@@ -33,7 +35,7 @@ export AFL_SKIP_BIN_CHECK=1 AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT
   AFL_NO_AFFINITY=1 AFL_FORKSRV_INIT_TMOUT=60000 AFL_IGNORE_SEED_PROBLEMS=1 \
   DOTNET_GCHeapHardLimit=20000000 DOTNET_TieredPGO=0 DOTNET_TC_QuickJitForLoops=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
 status=0
-timeout --kill-after=30 $((seconds + 120)) \
+timeout --kill-after=10 $((seconds + ${FUZZ_STARTUP_S:-120})) \
   afl-fuzz "${input[@]}" -o "$out" -V "$seconds" -t "${FUZZ_TIMEOUT_MS:-2000}" -m none \
   -x "$repo/fuzz/dict/$target.dict" -- dotnet "$root/bin/afl/IommuLab.Fuzz.dll" "$target" > "$out/afl.log" 2>&1 || status=$?
 

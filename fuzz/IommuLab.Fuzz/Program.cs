@@ -2,7 +2,9 @@ using IommuLab.Fuzz;
 using SharpFuzz;
 
 // iommulab-fuzz TARGET               AFL++ persistent mode (run under afl-fuzz, input on stdin)
-// iommulab-fuzz TARGET --replay F... runs files once each, prints accepted/rejected, exits 1 on a finding
+// iommulab-fuzz TARGET --replay [--in DIR] F...
+//                                    runs files once each, prints accepted/rejected, exits 1 on a finding; DTS
+//                                    /include/ and /incbin/ resolve in DIR (default: the folder the fuzzer used)
 if (args.Length < 1 || !FuzzTargets.Names.Contains(args[0]))
 {
     Console.Error.WriteLine($"usage: iommulab-fuzz {string.Join("|", FuzzTargets.Names)} [--replay FILE...]");
@@ -19,8 +21,15 @@ File.WriteAllBytes(Path.Combine(workDir, "a.bin"), [0xde, 0xad, 0xbe, 0xef, 0, 1
 
 if (args.Length > 1 && args[1] == "--replay")
 {
+    var files = args.Skip(2).ToList();
+    if (files.Count >= 2 && files[0] == "--in")
+    {
+        workDir = Path.GetFullPath(files[1]);
+        files.RemoveRange(0, 2);
+    }
+
     var findings = 0;
-    foreach (var file in args.Skip(2))
+    foreach (var file in files)
     {
         try
         {

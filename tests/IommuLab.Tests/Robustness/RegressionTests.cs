@@ -127,9 +127,9 @@ public sealed class RegressionTests
         // The file name's prefix names the fuzz target that found (or would find) it.
         var target = name[..name.IndexOf('-', StringComparison.Ordinal)];
         Assert.Contains(target, FuzzTargets.Names);
+        // The fixtures name their /incbin/ files relative to their own folder, as `--replay --in` does.
         var input = Regressions.Bytes(name);
-        var work = Directory.CreateTempSubdirectory("iommulab-regression").FullName;
-        Regressions.Within(HangLimit, () => FuzzTargets.Run(target, input, work));
+        Regressions.Within(HangLimit, () => FuzzTargets.Run(target, input, Regressions.Folder));
     }
 
     [Fact]
