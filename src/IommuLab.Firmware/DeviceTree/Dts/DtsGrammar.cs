@@ -27,6 +27,11 @@ internal sealed class DtsGrammar
     private bool _plugin;
     private int _fragments;
     private int _nodes;
+
+    // First node in pre-order for each label, as FindLabel would find it; null when a top-level statement may
+    // have changed labels or structure. Amendments that only set properties keep it, so a source of N nodes and
+    // N '&label { ... };' amendments costs N, not N^2, tree walks.
+    private Dictionary<string, DtsNode>? _labelIndex;
     private DtsToken _last;
 
     public DtsGrammar(DtsLexer lexer)
@@ -180,9 +185,9 @@ internal sealed class DtsGrammar
                         {
                             _root = body;
                         }
-                        else
+                        else if (Merge(_root, body))
                         {
-                            Merge(_root, body);
+                            _labelIndex = null;
                         }
 
                         continue;
@@ -198,15 +203,20 @@ internal sealed class DtsGrammar
                             continue;
                         }
 
-                        var target = Resolve(_root, r) ?? throw NotFound(t);
+                        var target = ResolveTopLevel(r) ?? throw NotFound(t);
                         var body = ParseNodeBody("", t.Origin, 0);
                         foreach (var l in _labels)
                         {
                             target.AddLabel(l);
+                            _labelIndex = null;
                         }
 
                         _labels.Clear();
-                        Merge(target, body);
+                        if (Merge(target, body))
+                        {
+                            _labelIndex = null;
+                        }
+
                         continue;
                     }
 
@@ -225,11 +235,12 @@ internal sealed class DtsGrammar
                         }
 
                         Next();
-                        var target = Resolve(_root, refToken.Text.ToString()) ?? throw NotFound(refToken);
+                        var target = ResolveTopLevel(refToken.Text.ToString()) ?? throw NotFound(refToken);
                         ExpectSemicolon($"after {Describe(t)} {Describe(refToken)}");
                         if (t.Kind == DtsTokenKind.DeleteNode)
                         {
                             target.Delete();
+                            _labelIndex = null;
                         }
                         else
                         {
@@ -276,6 +287,7 @@ internal sealed class DtsGrammar
         body.Parent = fragment;
         fragment.Children.Add(body);
         _root.Children.Add(fragment);
+        _labelIndex = null;
     }
 
     private DtsNode ParseNodeBody(string name, DtsOrigin origin, int depth)
@@ -765,15 +777,18 @@ internal sealed class DtsGrammar
         return ParsePrimary(depth);
     }
 
-    /// <summary>dtc's merge_nodes: labels added, properties replaced in place or appended, children merged by name.</summary>
-    private static void Merge(DtsNode old, DtsNode update)
+    /// <summary>dtc's merge_nodes: labels added, properties replaced in place or appended, children merged by name.
+    /// Returns whether node labels or the set of live nodes may have changed (what the label index depends on).</summary>
+    private static bool Merge(DtsNode old, DtsNode update)
     {
+        var changed = old.Deleted;
         old.Deleted = false;
         if (update.Labels is { } labels)
         {
             foreach (var l in labels)
             {
                 old.AddLabel(l);
+                changed = true;
             }
         }
 
@@ -826,6 +841,7 @@ internal sealed class DtsGrammar
             if (c.Deleted)
             {
                 existing?.Delete();
+                changed |= existing is not null;
                 continue;
             }
 
@@ -833,12 +849,52 @@ internal sealed class DtsGrammar
             {
                 c.Parent = old;
                 old.Children.Add(c);
+                changed = true;
             }
             else
             {
-                Merge(existing, c);
+                changed |= Merge(existing, c);
             }
         }
+
+        return changed;
+    }
+
+    /// <summary><see cref="Resolve"/> for top-level statements, with labels looked up in <see cref="_labelIndex"/>.</summary>
+    private DtsNode? ResolveTopLevel(string reference)
+    {
+        if (_root is null || _root.Deleted || reference.StartsWith('/'))
+        {
+            return Resolve(_root, reference);
+        }
+
+        if (_labelIndex is null)
+        {
+            _labelIndex = new Dictionary<string, DtsNode>(StringComparer.Ordinal);
+            var stack = new Stack<DtsNode>();
+            stack.Push(_root);
+            while (stack.Count > 0)
+            {
+                var n = stack.Pop();
+                if (n.Labels is { } labels)
+                {
+                    foreach (var l in labels)
+                    {
+                        _labelIndex.TryAdd(l, n);
+                    }
+                }
+
+                for (var i = n.Children.Count - 1; i >= 0; i--)
+                {
+                    if (!n.Children[i].Deleted)
+                    {
+                        stack.Push(n.Children[i]);
+                    }
+                }
+            }
+        }
+
+        return _labelIndex.GetValueOrDefault(reference);
     }
 
     private static DtsProp? FindByName(List<DtsProp> props, string name)
