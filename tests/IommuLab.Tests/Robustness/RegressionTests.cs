@@ -117,6 +117,46 @@ public sealed class RegressionTests
         Assert.Contains("5000 entries are more than the 4096 checked pairwise for overlaps", Assert.Single(overlaps).Message);
     }
 
+    [Fact]
+    public void Many_label_amendments_cost_linear_time()
+    {
+        // Found with fuzz/hostile-shapes.py: every '&label { };' walked the whole tree (over 100 s for this source).
+        var source = new StringBuilder("/dts-v1/;\n/ {\n");
+        for (var i = 0; i < 100_000; i++)
+        {
+            source.Append($"l{i}: n{i} {{ }};\n");
+        }
+
+        source.Append("};\n");
+        for (var i = 0; i < 100_000; i += 3)
+        {
+            source.Append($"&l{i} {{ x; }};\n");
+        }
+
+        var tree = Regressions.Within(HangLimit, () => DtsParser.Parse(source.ToString(), "labels.dts"));
+        Assert.NotNull(tree.FindByPath("/n99999")!.FindProperty("x"));
+        Assert.Null(tree.FindByPath("/n99998")!.FindProperty("x"));
+    }
+
+    [Fact]
+    public void Label_lookups_see_labels_and_nodes_that_amendments_add_or_delete_as_dtc_does()
+    {
+        Dts.DtsTestSupport.AssertSameAsDtc("""
+            /dts-v1/;
+            / { a: n1 { }; n2 { }; dup: n3 { }; };
+            &a { p = <1>; };
+            &{/n2} { b: c { }; };
+            &b { q = <2>; };
+            x: &b { };
+            &x { s; };
+            / { n4 { dup2: d { }; }; };
+            &dup2 { t = <&a>; };
+            /delete-node/ &b;
+            &{/n2} { c { u; }; };
+            &dup { v; };
+            """);
+    }
+
     public static TheoryData<string> Inputs() =>
         [.. Directory.GetFiles(Regressions.Folder).Where(f => !f.EndsWith(".bin", StringComparison.Ordinal)).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal)];
 
