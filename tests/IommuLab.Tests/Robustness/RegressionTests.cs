@@ -3,6 +3,7 @@ using IommuLab.Cli;
 using IommuLab.Firmware;
 using IommuLab.Firmware.Acpi;
 using IommuLab.Firmware.Acpi.Iort;
+using IommuLab.Firmware.DeviceTree;
 using IommuLab.Firmware.DeviceTree.Dts;
 using IommuLab.Firmware.Topology;
 using IommuLab.Fuzz;
@@ -155,6 +156,32 @@ public sealed class RegressionTests
             &{/n2} { c { u; }; };
             &dup { v; };
             """);
+    }
+
+    [Fact]
+    public void A_strings_block_past_64_KiB_is_laid_out_byte_for_byte_as_dtc_does()
+    {
+        // Found with fuzz/hostile-shapes.py: each new name searched the whole strings block (11 s for 100k names).
+        // Past 64 KiB the writer indexes tails instead; names that are tails of earlier ones, long names past the
+        // indexed length, and a name first seen after the switch must all land where dtc puts them.
+        var source = new StringBuilder("/dts-v1/;\n/ {\n");
+        for (var i = 0; i < 3000; i++)
+        {
+            source.Append($"\tn{i} {{ prop-{i}-abcdefghijklmnop = <1>; {i}-abcdefghijklmnop; p-{i}; ")
+                .Append($"{new string('x', 70)}-{i}-{new string('y', 10)} = <2>; {new string('y', 10)}; }};\n");
+        }
+
+        source.Append("\tlast { ijklmnop; z; prop-7-abcdefghijklmnop; };\n};\n");
+        var dir = Directory.CreateTempSubdirectory("iommulab-strings").FullName;
+        var path = Path.Combine(dir, "names.dts");
+        File.WriteAllText(path, source.ToString());
+        var ours = DtbWriter.Write(DtsParser.ParseFile(path));
+        var dtcs = Support.Tools.Dtc("-q", "-I", "dts", "-O", "dtb", path);
+        Assert.True(System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(ours.AsSpan(32)) > 64 << 10, "strings block under 64 KiB");
+        Assert.Equal(dtcs, ours);
+        var big = Regressions.Within(HangLimit, () => DtsParser.Parse(
+            "/dts-v1/;\n/ {\n" + string.Concat(Enumerable.Range(0, 100_000).Select(i => $"p{i} = <1>;\n")) + "};\n", "props.dts"));
+        Regressions.Within(HangLimit, () => DtbWriter.Write(big));
     }
 
     public static TheoryData<string> Inputs() =>
