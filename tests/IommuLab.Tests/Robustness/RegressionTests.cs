@@ -140,6 +140,26 @@ public sealed class RegressionTests
     }
 
     [Fact]
+    public void Many_path_amendments_and_repeated_root_amendments_cost_linear_time()
+    {
+        // Found with fuzz/hostile-shapes.py: path lookups and merges scanned every sibling (9 s and 5 s here).
+        var paths = new StringBuilder("/dts-v1/;\n/ {\n");
+        paths.AppendJoin(string.Empty, Enumerable.Range(0, 100_000).Select(i => $"n{i} {{ }};\n")).Append("};\n");
+        paths.AppendJoin(string.Empty, Enumerable.Range(0, 50_000).Select(i => $"&{{/n{2 * i}}} {{ x; }};\n"));
+        var tree = Regressions.Within(HangLimit, () => DtsParser.Parse(paths.ToString(), "paths.dts"));
+        Assert.NotNull(tree.FindByPath("/n99998")!.FindProperty("x"));
+
+        var amend = new StringBuilder("/dts-v1/;\n/ { a { }; };\n");
+        amend.AppendJoin(string.Empty, Enumerable.Range(0, 50_000).Select(i => $"/ {{ a {{ p{i} = <{i}>; }}; }};\n"));
+        amend.Append("/ { a { p7 = <70>; /delete-property/ p8; }; };\n");
+        tree = Regressions.Within(HangLimit, () => DtsParser.Parse(amend.ToString(), "amend.dts"));
+        var a = tree.FindByPath("/a")!;
+        Assert.Equal(49_999, a.Properties.Count);
+        Assert.Equal("p7", a.Properties[7].Name);
+        Assert.Equal(70u, a.Properties[7].GetCell(0));
+    }
+
+    [Fact]
     public void Label_lookups_see_labels_and_nodes_that_amendments_add_or_delete_as_dtc_does()
     {
         Dts.DtsTestSupport.AssertSameAsDtc("""
@@ -156,6 +176,16 @@ public sealed class RegressionTests
             &{/n2} { c { u; }; };
             &dup { v; };
             """);
+
+        // Past eight children or properties the lookups go through name indexes: same answers, including for
+        // deleted entries that a later definition brings back in place.
+        var many = new StringBuilder("/dts-v1/;\n/ { big {\n");
+        many.AppendJoin(string.Empty, Enumerable.Range(0, 12).Select(i => $"p{i} = <{i}>;\n"));
+        many.AppendJoin(string.Empty, Enumerable.Range(0, 12).Select(i => $"c{i} {{ q = <{i}>; }};\n")).Append("}; };\n");
+        many.Append("/ { big { /delete-property/ p3; /delete-node/ c4; }; };\n");
+        many.Append("&{/big/c5} { r; };\n/ { big { p3 = <33>; p12 = <12>; c4 { s; }; c12 { }; }; };\n");
+        many.Append("&{/big/c4} { t; };\n/delete-node/ &{/big/c6};\n&{/big} { p0 = <100>; c6 { u; }; };\n");
+        Dts.DtsTestSupport.AssertSameAsDtc(many.ToString());
     }
 
     [Fact]

@@ -794,7 +794,7 @@ internal sealed class DtsGrammar
 
         foreach (var p in update.Properties)
         {
-            var existing = FindByName(old.Properties, p.Name);
+            var existing = old.FirstProperty(p.Name);
             if (p.Deleted)
             {
                 if (existing is not null)
@@ -828,15 +828,7 @@ internal sealed class DtsGrammar
 
         foreach (var c in update.Children)
         {
-            DtsNode? existing = null;
-            foreach (var o in old.Children)
-            {
-                if (o.Name == c.Name)
-                {
-                    existing = o;
-                    break;
-                }
-            }
+            var existing = old.FirstChild(c.Name, liveOnly: false);
 
             if (c.Deleted)
             {
@@ -897,19 +889,6 @@ internal sealed class DtsGrammar
         return _labelIndex.GetValueOrDefault(reference);
     }
 
-    private static DtsProp? FindByName(List<DtsProp> props, string name)
-    {
-        foreach (var p in props)
-        {
-            if (p.Name == name)
-            {
-                return p;
-            }
-        }
-
-        return null;
-    }
-
     /// <summary>dtc's get_node_by_ref: "/" is the root, "/a/b" a path of exact names, anything else a label.</summary>
     internal static DtsNode? Resolve(DtsNode? root, string reference)
     {
@@ -939,15 +918,7 @@ internal sealed class DtsGrammar
 
             var slash = path.IndexOf('/', i);
             var part = slash < 0 ? path.AsSpan(i) : path.AsSpan(i, slash - i);
-            DtsNode? next = null;
-            foreach (var c in node.Children)
-            {
-                if (!c.Deleted && part.SequenceEqual(c.Name))
-                {
-                    next = c;
-                    break;
-                }
-            }
+            var next = node.FirstChild(part, liveOnly: true);
 
             if (next is null)
             {
