@@ -1,6 +1,5 @@
 using System.Text;
 using IommuLab.Cli;
-using IommuLab.Firmware;
 using IommuLab.Firmware.Acpi;
 using IommuLab.Firmware.Acpi.Iort;
 using IommuLab.Firmware.DeviceTree;
@@ -235,6 +234,5 @@ public sealed class RegressionTests
         Assert.False(FuzzTargets.Run("acpi", "NOPE"u8.ToArray(), Path.GetTempPath()));
         Assert.True(FuzzTargets.Run("acpi", Regressions.Bytes("acpi-iort-no-nodes-huge-offset.dat"), Path.GetTempPath()));
         Assert.Throws<ArgumentException>(() => FuzzTargets.Run("nope", [], Path.GetTempPath()));
-        Assert.True(typeof(FirmwareFormatException).IsAssignableFrom(typeof(AcpiFormatException)));
     }
 }

@@ -54,6 +54,14 @@ internal sealed class DtsProp(string name, DtsOrigin origin)
 /// <summary>A node while the source is compiled; deleted nodes stay in place for the same reason as properties.</summary>
 internal sealed class DtsNode(string name, DtsOrigin origin)
 {
+    // Name indexes for nodes with many children or properties, so N amendments or path references into one node
+    // cost N lookups rather than N scans. Both lists only grow while the source is parsed; the indexes catch up.
+    private const int LinearLookupLimit = 8;
+    private Dictionary<string, List<DtsNode>>? _childIndex;
+    private int _childrenIndexed;
+    private Dictionary<string, DtsProp>? _propertyIndex;
+    private int _propertiesIndexed;
+
     public string Name { get; } = name;
 
     public DtsOrigin Origin { get; } = origin;
@@ -76,14 +84,6 @@ internal sealed class DtsNode(string name, DtsOrigin origin)
 
     /// <summary>0 until an explicit phandle property is seen or one is allocated.</summary>
     public uint Phandle { get; set; }
-
-    // Name indexes for nodes with many children or properties, so N amendments or path references into one node
-    // cost N lookups rather than N scans. Both lists only grow while the source is parsed; the indexes catch up.
-    private const int LinearLookupLimit = 8;
-    private Dictionary<string, List<DtsNode>>? _childIndex;
-    private int _childrenIndexed;
-    private Dictionary<string, DtsProp>? _propertyIndex;
-    private int _propertiesIndexed;
 
     /// <summary>The first child named <paramref name="name"/> in list order, or the first live one.</summary>
     public DtsNode? FirstChild(ReadOnlySpan<char> name, bool liveOnly)
