@@ -73,7 +73,7 @@ public static class TopologyDot
                 foreach (var e in reading.Entries.Where(e => e.TargetPath is not null))
                 {
                     var grey = e.TargetAvailable ? "" : ", color=\"#999999\", fontcolor=\"#777777\", style=dashed";
-                    var label = $"{tag}ids 0x{e.IdBase:x}..0x{e.IdEnd - 1:x} -> {Strings.Args(e.OutBase)}";
+                    var label = $"{tag}ids {e.IdRangeText} -> {Strings.Args(e.OutBase)}";
                     w.WriteLine($"  {Q(m.Path)} -> {Q(e.TargetPath!)} [label={Q(label)}{grey}];");
                 }
             }

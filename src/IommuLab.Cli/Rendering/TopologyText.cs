@@ -101,7 +101,7 @@ public static class TopologyText
         {
             var target = e.TargetPath ?? $"(no node with phandle {Strings.Hex(e.Phandle)})";
             var flags = (e.TargetPath is not null && !e.TargetAvailable ? " [disabled]" : "") + (e.IdBaseOutsideMask ? " [id-base outside mask]" : "");
-            w.WriteLine(Inv($"      [{e.Index}] ids 0x{e.IdBase:x}..0x{e.IdEnd - 1:x} -> {target} {Strings.Args(e.OutBase)}{flags}"));
+            w.WriteLine(Inv($"      [{e.Index}] ids {e.IdRangeText} -> {target} {Strings.Args(e.OutBase)}{flags}"));
         }
 
         if (r.Stop is { } s)

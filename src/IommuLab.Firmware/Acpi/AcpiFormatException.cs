@@ -44,6 +44,12 @@ public enum AcpiTableError
 
     /// <summary>Following ID mapping output references from some node leads back to it.</summary>
     MappingCycle,
+
+    /// <summary>More nodes than <see cref="AcpiTableOptions.MaxNodes"/> allows.</summary>
+    TooManyNodes,
+
+    /// <summary>More IORT ID mappings than <see cref="AcpiTableOptions.MaxIdMappings"/> allows.</summary>
+    TooManyMappings,
 }
 
 /// <summary>A malformed ACPI table: the kind of error, the byte offset in the table, and what was expected.</summary>

@@ -30,19 +30,20 @@ public abstract class AcpiTable
     public static bool LooksLikeAcpiTable(ReadOnlySpan<byte> bytes) =>
         bytes.Length >= 4 && (bytes[..4].SequenceEqual("IORT"u8) || bytes[..4].SequenceEqual("VIOT"u8));
 
-    public static AcpiTable LoadFile(string path)
+    public static AcpiTable LoadFile(string path, AcpiTableOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(path);
-        return Load(File.ReadAllBytes(path), path);
+        return Load(File.ReadAllBytes(path), path, options);
     }
 
     /// <summary>
     /// Decodes an IORT or VIOT table, chosen by its signature. Every malformation is an
     /// <see cref="AcpiFormatException"/> naming the offset; nothing else escapes.
     /// </summary>
-    public static AcpiTable Load(ReadOnlySpan<byte> bytes, string sourceName)
+    public static AcpiTable Load(ReadOnlySpan<byte> bytes, string sourceName, AcpiTableOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(sourceName);
+        options ??= AcpiTableOptions.Default;
         if (bytes.Length < 4)
         {
             throw new AcpiFormatException(sourceName, AcpiTableError.TruncatedHeader, bytes.Length,
@@ -52,12 +53,12 @@ public abstract class AcpiTable
         var signature = bytes[..4];
         if (signature.SequenceEqual("IORT"u8))
         {
-            return IortReader.Read(bytes, sourceName);
+            return IortReader.Read(bytes, sourceName, options);
         }
 
         if (signature.SequenceEqual("VIOT"u8))
         {
-            return ViotReader.Read(bytes, sourceName);
+            return ViotReader.Read(bytes, sourceName, options);
         }
 
         throw new AcpiFormatException(sourceName, AcpiTableError.UnsupportedSignature, 0,

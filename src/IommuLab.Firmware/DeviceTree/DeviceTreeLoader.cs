@@ -7,7 +7,7 @@ namespace IommuLab.Firmware.DeviceTree;
 public static class DeviceTreeLoader
 {
     /// <summary>Loads <paramref name="path"/>; every failure, including a missing file, is a <see cref="FirmwareFormatException"/>.</summary>
-    public static DeviceTree LoadFile(string path, DtsParserOptions? dtsOptions = null)
+    public static DeviceTree LoadFile(string path, DtsParserOptions? dtsOptions = null, DtbReaderOptions? dtbOptions = null)
     {
         ArgumentNullException.ThrowIfNull(path);
         byte[] bytes;
@@ -20,17 +20,17 @@ public static class DeviceTreeLoader
             throw new FirmwareFormatException(path, "file", $"cannot read the file: {ex.Message}");
         }
 
-        return Load(bytes, path, dtsOptions);
+        return Load(bytes, path, dtsOptions, dtbOptions);
     }
 
     /// <summary>Loads from bytes already in memory; <paramref name="sourceName"/> names the input in messages and resolves /include/.</summary>
-    public static DeviceTree Load(byte[] bytes, string sourceName, DtsParserOptions? dtsOptions = null)
+    public static DeviceTree Load(byte[] bytes, string sourceName, DtsParserOptions? dtsOptions = null, DtbReaderOptions? dtbOptions = null)
     {
         ArgumentNullException.ThrowIfNull(bytes);
         ArgumentNullException.ThrowIfNull(sourceName);
         if (DtbReader.LooksLikeDtb(bytes))
         {
-            return DtbReader.Read(bytes, sourceName);
+            return DtbReader.Read(bytes, sourceName, dtbOptions);
         }
 
         var nul = Array.IndexOf(bytes, (byte)0);

@@ -20,6 +20,8 @@ public enum DtbError
     DuplicateName,
     DuplicatePhandle,
     InvalidPhandle,
+    TooManyNodes,
+    PropertyTooLong,
 }
 
 /// <summary>A malformed DTB: the kind of error, the byte offset in the file, and what was expected.</summary>

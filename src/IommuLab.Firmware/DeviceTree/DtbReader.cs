@@ -14,20 +14,21 @@ public static class DtbReader
     public static bool LooksLikeDtb(ReadOnlySpan<byte> bytes) =>
         bytes.Length >= 4 && BinaryPrimitives.ReadUInt32BigEndian(bytes) == Fdt.Magic;
 
-    public static DeviceTree ReadFile(string path, int maxDepth = Fdt.DefaultMaxDepth)
+    public static DeviceTree ReadFile(string path, DtbReaderOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(path);
-        return Read(File.ReadAllBytes(path), path, maxDepth);
+        return Read(File.ReadAllBytes(path), path, options);
     }
 
-    public static DeviceTree Read(ReadOnlyMemory<byte> blob, string sourceName, int maxDepth = Fdt.DefaultMaxDepth)
+    public static DeviceTree Read(ReadOnlyMemory<byte> blob, string sourceName, DtbReaderOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(sourceName);
-        return new Reader(blob, sourceName, maxDepth).Run();
+        return new Reader(blob, sourceName, options ?? DtbReaderOptions.Default).Run();
     }
 
-    private sealed class Reader(ReadOnlyMemory<byte> blob, string source, int maxDepth)
+    private sealed class Reader(ReadOnlyMemory<byte> blob, string source, DtbReaderOptions options)
     {
+        private int _nodes;
         private readonly Dictionary<uint, DtNode> _phandles = [];
         private readonly Dictionary<uint, string> _names = [];
         private DtbSource _source = null!;
@@ -267,6 +268,11 @@ public static class DtbReader
                             throw Error(DtbError.UnbalancedNode, p, $"expected the root node's empty name, found '{name}'");
                         }
 
+                        if (++_nodes > options.MaxNodes)
+                        {
+                            throw Error(DtbError.TooManyNodes, tokenAt, $"expected at most {options.MaxNodes} nodes (DtbReaderOptions.MaxNodes), found more");
+                        }
+
                         var node = new DtNode(name) { DtbOffset = tokenAt };
                         if (depth > 0)
                         {
@@ -285,9 +291,9 @@ public static class DtbReader
                             root = node;
                         }
 
-                        if (depth >= maxDepth)
+                        if (depth >= options.MaxDepth)
                         {
-                            throw Error(DtbError.TooDeep, tokenAt, $"{node.Path}: nesting deeper than {maxDepth} levels");
+                            throw Error(DtbError.TooDeep, tokenAt, $"{node.Path}: nesting deeper than {options.MaxDepth} levels");
                         }
 
                         if (depth == frames.Count)
@@ -388,6 +394,11 @@ public static class DtbReader
             if (len > (uint)(_structEnd - valueAt))
             {
                 throw Error(DtbError.PropertyPastBlock, p, $"property value of {len} bytes runs past the end of the structure block (0x{_structEnd:x})");
+            }
+
+            if (len > (uint)options.MaxPropertyLength)
+            {
+                throw Error(DtbError.PropertyTooLong, p, $"{frame.Node.Path}: expected a property value of at most {options.MaxPropertyLength} bytes (DtbReaderOptions.MaxPropertyLength), found {len}");
             }
 
             var name = PropertyName(span, nameOff, p + 4);

@@ -140,11 +140,20 @@ public static class DtbWriter
     /// <summary>The strings block. A name equal to the tail of an earlier name reuses it, as dtc does.</summary>
     /// <remarks>
     /// dtc takes the first offset at which the table reads as the name up to a NUL: that is the first
-    /// occurrence of the name's bytes plus NUL, which a vectorised search finds directly.
+    /// occurrence of the name's bytes plus NUL, which a vectorised search finds directly. That search is linear in
+    /// the table, so past <see cref="IndexFrom"/> bytes (real boards stay far below) short names are found in an
+    /// index of every string's tails instead: hostile trees with 100k distinct names stay linear.
     /// </remarks>
     private sealed class StringTable
     {
+        /// <summary>Table size from which tails are indexed.</summary>
+        private const int IndexFrom = 64 << 10;
+
+        /// <summary>Longest tail indexed, in bytes; longer names fall back to the search.</summary>
+        private const int MaxIndexedTail = 64;
+
         private readonly Dictionary<string, int> _offsets = new(StringComparer.Ordinal);
+        private Dictionary<string, int>? _tails;
         private byte[] _bytes = new byte[1024];
 
         public int Length { get; private set; }
@@ -168,15 +177,42 @@ public static class DtbWriter
             var candidate = _bytes.AsSpan(Length, size);
             Encoding.UTF8.GetBytes(name, candidate);
             candidate[^1] = 0;
-            at = _bytes.AsSpan(0, Length).IndexOf(candidate);
+            if (_tails is null && Length >= IndexFrom)
+            {
+                _tails = new Dictionary<string, int>(StringComparer.Ordinal);
+                for (var start = 0; start < Length;)
+                {
+                    var end = start + _bytes.AsSpan(start, Length - start).IndexOf((byte)0);
+                    IndexTails(start, end);
+                    start = end + 1;
+                }
+            }
+
+            at = _tails is not null && size - 1 <= MaxIndexedTail
+                ? (_tails.TryGetValue(Encoding.Latin1.GetString(candidate[..^1]), out var tail) ? tail : -1)
+                : _bytes.AsSpan(0, Length).IndexOf(candidate);
             if (at < 0)
             {
                 at = Length;
                 Length += size;
+                if (_tails is not null)
+                {
+                    IndexTails(at, Length - 1);
+                }
             }
 
             _offsets[name] = at;
             return at;
+        }
+
+        /// <summary>Records the tails of the string at [start, nul) that no earlier string already ends with.</summary>
+        private void IndexTails(int start, int nul)
+        {
+            // Latin-1 maps bytes to chars one to one, so the keys compare as the bytes do (names may not be UTF-8).
+            for (var from = Math.Max(start, nul - MaxIndexedTail); from <= nul; from++)
+            {
+                _tails!.TryAdd(Encoding.Latin1.GetString(_bytes, from, nul - from), from);
+            }
         }
     }
 }

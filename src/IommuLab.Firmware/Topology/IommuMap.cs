@@ -39,6 +39,9 @@ public sealed record IommuMapEntry(
 {
     /// <summary>The first input ID past this entry's range (64-bit, so a range ending at 2^32 does not wrap).</summary>
     public ulong IdEnd => (ulong)IdBase + Length;
+
+    /// <summary>"0x100..0x1ff", or "0x100 (length 0)" for an empty range (real boards have them: fsl-mc).</summary>
+    public string IdRangeText => Length == 0 ? $"0x{IdBase:x} (length 0)" : $"0x{IdBase:x}..0x{IdEnd - 1:x}";
 }
 
 /// <summary>Why a map cannot be framed past some point (or at all).</summary>

@@ -7,6 +7,12 @@ internal static class IommuMapDecoder
 {
     private const string CellsName = "#iommu-cells";
 
+    /// <summary>Largest map checked pairwise for overlapping entries (real boards have at most a few dozen).</summary>
+    internal const int MaxPairwiseEntries = 4096;
+
+    /// <summary>Most overlapping pairs reported for one map reading.</summary>
+    internal const int MaxOverlapReports = 64;
+
     public static IommuMapUser Decode(DeviceTree.DeviceTree tree, DtNode node, DtProperty map, List<TopologyProblem> problems)
     {
         var path = node.Path;
@@ -157,14 +163,17 @@ internal static class IommuMapDecoder
         var cellsAware = ReadingProblems(user, user.TargetCells);
         var path = user.Path;
 
-        // A problem both layouts share is stated once; the others name the kernels that see them.
+        // A problem both layouts share is stated once; the others name the kernels that see them. Sets keep this
+        // linear: a hostile map has one problem per entry.
+        var fourSet = four.ToHashSet();
+        var cellsAwareSet = cellsAware.ToHashSet();
         foreach (var p in four)
         {
-            var shared = cellsAware.Contains(p);
+            var shared = cellsAwareSet.Contains(p);
             problems.Add(new TopologyProblem(p.Rule, p.Severity, path, shared ? p.Message : "kernels before v7.2: " + p.Message));
         }
 
-        foreach (var p in cellsAware.Where(p => !four.Contains(p)))
+        foreach (var p in cellsAware.Where(p => !fourSet.Contains(p)))
         {
             problems.Add(new TopologyProblem(p.Rule, p.Severity, path, "v7.2+: " + p.Message));
         }
@@ -242,7 +251,7 @@ internal static class IommuMapDecoder
             else if (!e.TargetAvailable && user.Status.IsAvailable)
             {
                 list.Add(new Found(TopologyRules.MapDisabledTarget, ProblemSeverity.Warning,
-                    $"entry {e.Index} targets disabled {e.TargetPath}: IDs in 0x{e.IdBase:x}..0x{e.IdEnd - 1:x} get no IOMMU (of_iommu_xlate() returns -ENODEV)"));
+                    $"entry {e.Index} targets disabled {e.TargetPath}: IDs in {e.IdRangeText} get no IOMMU (of_iommu_xlate() returns -ENODEV)"));
             }
 
             if (r.Layout == IommuMapLayout.TargetCells && e.Length > 1 && e.OutBase.Count > 1)
@@ -252,6 +261,16 @@ internal static class IommuMapDecoder
             }
         }
 
+        // Pairs are quadratic in entries and in reports: a hostile map of a million identical entries must stay
+        // cheap, so the pairwise check has an entry bound and the reports a count bound, far above real boards.
+        if (r.Entries.Count > MaxPairwiseEntries)
+        {
+            list.Add(new Found(TopologyRules.MapOverlap, ProblemSeverity.Warning,
+                $"{r.Entries.Count} entries are more than the {MaxPairwiseEntries} checked pairwise for overlaps; overlaps are not reported"));
+            return list;
+        }
+
+        var overlaps = 0;
         for (var i = 0; i < r.Entries.Count; i++)
         {
             for (var j = i + 1; j < r.Entries.Count; j++)
@@ -262,6 +281,13 @@ internal static class IommuMapDecoder
                 var hi = Math.Min(a.IdEnd, b.IdEnd);
                 if (a.Length > 0 && b.Length > 0 && lo < hi)
                 {
+                    if (++overlaps > MaxOverlapReports)
+                    {
+                        list.Add(new Found(TopologyRules.MapOverlap, ProblemSeverity.Warning,
+                            $"more than {MaxOverlapReports} overlapping entry pairs; the rest are not reported"));
+                        return list;
+                    }
+
                     list.Add(new Found(TopologyRules.MapOverlap, ProblemSeverity.Warning,
                         $"entries {i} and {j} both cover IDs 0x{lo:x}..0x{hi - 1:x}: the first match wins, so entry {i} takes them"));
                 }

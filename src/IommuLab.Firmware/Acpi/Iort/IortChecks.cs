@@ -162,6 +162,9 @@ internal static class IortChecks
                 _ => null,
             };
             var singleAllowed = node.Type is IortNodeType.NamedComponent or IortNodeType.RootComplex;
+
+            // Where range mappings start, so the end-of-range check is linear: a node can hold 3275 mappings.
+            var rangeStarts = node.Mappings.Where(o => !o.SingleMapping && o.Index != msiIndex).Select(o => (ulong)o.InputBase).ToHashSet();
             foreach (var map in node.Mappings)
             {
                 if (map.SingleMapping && !singleAllowed && map.Index != msiIndex)
@@ -171,8 +174,8 @@ internal static class IortChecks
                         $"[Firmware Bug]: [map] SINGLE MAPPING flag not allowed for node type {node.Header.RawType}, skipping ID map"));
                 }
 
-                if (!map.SingleMapping && map.IdCount > 0
-                    && node.Mappings.Any(o => o != map && !o.SingleMapping && o.Index != msiIndex && o.InputBase == map.InputLast))
+                // A mapping with IdCount > 0 ends past its own start, so a start at its end is always another mapping's.
+                if (!map.SingleMapping && map.IdCount > 0 && rangeStarts.Contains(map.InputLast))
                 {
                     problems.Add(new AcpiProblem(AcpiRules.IortEndOfRangeOverlap, ProblemSeverity.Info, map.Offset + 4,
                         $"ID mapping {map.Index} of {IortReader.Describe(node.Header)} ends at input 0x{map.InputLast:x}, where another mapping starts: its ID count reads as a number of IDs, not that number minus one; Linux lets the other mapping win for that ID"));

@@ -17,7 +17,7 @@ internal static class IortReader
     /// <summary>The newest table revision this reader knows (E.g adds the IWB node).</summary>
     public const byte NewestKnownRevision = 7;
 
-    public static IortTable Read(ReadOnlySpan<byte> bytes, string source)
+    public static IortTable Read(ReadOnlySpan<byte> bytes, string source, AcpiTableOptions options)
     {
         var problems = new List<AcpiProblem>();
         var (header, length) = AcpiTable.ReadHeader(bytes, source, FixedSize, problems);
@@ -46,11 +46,27 @@ internal static class IortReader
             }
         }
 
+        if (nodeCount > (uint)options.MaxNodes)
+        {
+            throw new AcpiFormatException(source, AcpiTableError.TooManyNodes, 36,
+                $"expected at most {options.MaxNodes} nodes (AcpiTableOptions.MaxNodes), found a node count of {nodeCount}");
+        }
+
         var nodes = new List<IortNode>((int)nodeCount);
-        var off = (int)nodeOffset;
+        var mappings = 0L;
+
+        // With no nodes the offset is never checked nor used (Linux ignores it too), so it may be anything.
+        var off = nodeCount == 0 ? 0 : (int)nodeOffset;
         for (var i = 0; i < nodeCount; i++)
         {
             var node = ReadNode(t, off, i, source, problems);
+            mappings += node.Mappings.Count;
+            if (mappings > options.MaxIdMappings)
+            {
+                throw new AcpiFormatException(source, AcpiTableError.TooManyMappings, off + 8,
+                    $"expected at most {options.MaxIdMappings} ID mappings in the table (AcpiTableOptions.MaxIdMappings), {Describe(node.Header)} brings the total to {mappings}");
+            }
+
             nodes.Add(node);
             off += node.Header.Length;
         }

@@ -12,7 +12,7 @@ internal static class ViotReader
     /// <summary>ACPI header, node count (u16), node offset (u16), 8 reserved bytes.</summary>
     public const int FixedSize = AcpiTableHeader.Size + 12;
 
-    public static ViotTable Read(ReadOnlySpan<byte> bytes, string source)
+    public static ViotTable Read(ReadOnlySpan<byte> bytes, string source, AcpiTableOptions options)
     {
         var problems = new List<AcpiProblem>();
         var (header, length) = AcpiTable.ReadHeader(bytes, source, FixedSize, problems);
@@ -32,6 +32,12 @@ internal static class ViotReader
                 throw new AcpiFormatException(source, AcpiTableError.NodeCountImpossible, 36,
                     $"expected at most {(length - offset) / ViotNode.HeaderSize} nodes after the node offset 0x{offset:x}, found a node count of {count}");
             }
+        }
+
+        if (count > options.MaxNodes)
+        {
+            throw new AcpiFormatException(source, AcpiTableError.TooManyNodes, 36,
+                $"expected at most {options.MaxNodes} nodes (AcpiTableOptions.MaxNodes), found a node count of {count}");
         }
 
         var nodes = new List<ViotNode>(count);

@@ -26,6 +26,12 @@ internal sealed class DtsGrammar
     private DtsNode? _root;
     private bool _plugin;
     private int _fragments;
+    private int _nodes;
+
+    // First node in pre-order for each label, as FindLabel would find it; null when a top-level statement may
+    // have changed labels or structure. Amendments that only set properties keep it, so a source of N nodes and
+    // N '&label { ... };' amendments costs N, not N^2, tree walks.
+    private Dictionary<string, DtsNode>? _labelIndex;
     private DtsToken _last;
 
     public DtsGrammar(DtsLexer lexer)
@@ -179,9 +185,9 @@ internal sealed class DtsGrammar
                         {
                             _root = body;
                         }
-                        else
+                        else if (Merge(_root, body))
                         {
-                            Merge(_root, body);
+                            _labelIndex = null;
                         }
 
                         continue;
@@ -197,15 +203,20 @@ internal sealed class DtsGrammar
                             continue;
                         }
 
-                        var target = Resolve(_root, r) ?? throw NotFound(t);
+                        var target = ResolveTopLevel(r) ?? throw NotFound(t);
                         var body = ParseNodeBody("", t.Origin, 0);
                         foreach (var l in _labels)
                         {
                             target.AddLabel(l);
+                            _labelIndex = null;
                         }
 
                         _labels.Clear();
-                        Merge(target, body);
+                        if (Merge(target, body))
+                        {
+                            _labelIndex = null;
+                        }
+
                         continue;
                     }
 
@@ -224,11 +235,12 @@ internal sealed class DtsGrammar
                         }
 
                         Next();
-                        var target = Resolve(_root, refToken.Text.ToString()) ?? throw NotFound(refToken);
+                        var target = ResolveTopLevel(refToken.Text.ToString()) ?? throw NotFound(refToken);
                         ExpectSemicolon($"after {Describe(t)} {Describe(refToken)}");
                         if (t.Kind == DtsTokenKind.DeleteNode)
                         {
                             target.Delete();
+                            _labelIndex = null;
                         }
                         else
                         {
@@ -275,6 +287,7 @@ internal sealed class DtsGrammar
         body.Parent = fragment;
         fragment.Children.Add(body);
         _root.Children.Add(fragment);
+        _labelIndex = null;
     }
 
     private DtsNode ParseNodeBody(string name, DtsOrigin origin, int depth)
@@ -288,6 +301,12 @@ internal sealed class DtsGrammar
         if (depth >= _options.MaxNodeDepth)
         {
             throw Error(open, $"nodes nested too deeply (the limit is {_options.MaxNodeDepth} levels)");
+        }
+
+        // Counted as written (amendments included): the merged tree can only be smaller.
+        if (++_nodes > _options.MaxNodes)
+        {
+            throw Error(open, $"more than {_options.MaxNodes} nodes (DtsParserOptions.MaxNodes)");
         }
 
         Next();
@@ -593,28 +612,28 @@ internal sealed class DtsGrammar
 
         Expect(DtsTokenKind.RParen, DtsLexMode.Value, "')' closing /incbin/");
         var path = _lex.ResolveFile(name) ?? throw Error(nameToken, $"cannot find /incbin/ file \"{name}\"");
-        byte[] content;
         try
         {
-            content = File.ReadAllBytes(path);
+            // Only the named range is read, so a large file costs no more than the property it fills.
+            using var file = DtsInputFile.Open(path);
+            var fileLength = (ulong)file.Length;
+            if (offset > fileLength || (length is ulong len && len > fileLength - offset))
+            {
+                throw Error(nameToken, $"/incbin/ range ({offset}, {length}) is beyond the end of \"{name}\" ({fileLength} bytes)");
+            }
+
+            var count = length ?? (fileLength - offset);
+            if (count > (ulong)_options.MaxPropertyLength)
+            {
+                throw Error(nameToken, $"/incbin/ data is longer than the limit of {_options.MaxPropertyLength} bytes");
+            }
+
+            _value.Append(DtsInputFile.ReadExactly(file, (long)offset, (int)count));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw Error(nameToken, $"cannot read /incbin/ file \"{name}\": {e.Message}");
         }
-
-        var end = length is ulong len ? offset + len : (ulong)content.Length;
-        if (offset > (ulong)content.Length || end > (ulong)content.Length || end < offset)
-        {
-            throw Error(nameToken, $"/incbin/ range ({offset}, {length}) is beyond the end of \"{name}\" ({content.Length} bytes)");
-        }
-
-        if (end - offset > (ulong)_options.MaxPropertyLength)
-        {
-            throw Error(nameToken, $"/incbin/ data is longer than the limit of {_options.MaxPropertyLength} bytes");
-        }
-
-        _value.Append(content.AsSpan((int)offset, (int)(end - offset)));
     }
 
     /// <summary>dtc's integer_prim: a literal, a character, or a parenthesised expression.</summary>
@@ -758,21 +777,24 @@ internal sealed class DtsGrammar
         return ParsePrimary(depth);
     }
 
-    /// <summary>dtc's merge_nodes: labels added, properties replaced in place or appended, children merged by name.</summary>
-    private static void Merge(DtsNode old, DtsNode update)
+    /// <summary>dtc's merge_nodes: labels added, properties replaced in place or appended, children merged by name.
+    /// Returns whether node labels or the set of live nodes may have changed (what the label index depends on).</summary>
+    private static bool Merge(DtsNode old, DtsNode update)
     {
+        var changed = old.Deleted;
         old.Deleted = false;
         if (update.Labels is { } labels)
         {
             foreach (var l in labels)
             {
                 old.AddLabel(l);
+                changed = true;
             }
         }
 
         foreach (var p in update.Properties)
         {
-            var existing = FindByName(old.Properties, p.Name);
+            var existing = old.FirstProperty(p.Name);
             if (p.Deleted)
             {
                 if (existing is not null)
@@ -806,19 +828,12 @@ internal sealed class DtsGrammar
 
         foreach (var c in update.Children)
         {
-            DtsNode? existing = null;
-            foreach (var o in old.Children)
-            {
-                if (o.Name == c.Name)
-                {
-                    existing = o;
-                    break;
-                }
-            }
+            var existing = old.FirstChild(c.Name, liveOnly: false);
 
             if (c.Deleted)
             {
                 existing?.Delete();
+                changed |= existing is not null;
                 continue;
             }
 
@@ -826,25 +841,52 @@ internal sealed class DtsGrammar
             {
                 c.Parent = old;
                 old.Children.Add(c);
+                changed = true;
             }
             else
             {
-                Merge(existing, c);
+                changed |= Merge(existing, c);
             }
         }
+
+        return changed;
     }
 
-    private static DtsProp? FindByName(List<DtsProp> props, string name)
+    /// <summary><see cref="Resolve"/> for top-level statements, with labels looked up in <see cref="_labelIndex"/>.</summary>
+    private DtsNode? ResolveTopLevel(string reference)
     {
-        foreach (var p in props)
+        if (_root is null || _root.Deleted || reference.StartsWith('/'))
         {
-            if (p.Name == name)
+            return Resolve(_root, reference);
+        }
+
+        if (_labelIndex is null)
+        {
+            _labelIndex = new Dictionary<string, DtsNode>(StringComparer.Ordinal);
+            var stack = new Stack<DtsNode>();
+            stack.Push(_root);
+            while (stack.Count > 0)
             {
-                return p;
+                var n = stack.Pop();
+                if (n.Labels is { } labels)
+                {
+                    foreach (var l in labels)
+                    {
+                        _labelIndex.TryAdd(l, n);
+                    }
+                }
+
+                for (var i = n.Children.Count - 1; i >= 0; i--)
+                {
+                    if (!n.Children[i].Deleted)
+                    {
+                        stack.Push(n.Children[i]);
+                    }
+                }
             }
         }
 
-        return null;
+        return _labelIndex.GetValueOrDefault(reference);
     }
 
     /// <summary>dtc's get_node_by_ref: "/" is the root, "/a/b" a path of exact names, anything else a label.</summary>
@@ -876,15 +918,7 @@ internal sealed class DtsGrammar
 
             var slash = path.IndexOf('/', i);
             var part = slash < 0 ? path.AsSpan(i) : path.AsSpan(i, slash - i);
-            DtsNode? next = null;
-            foreach (var c in node.Children)
-            {
-                if (!c.Deleted && part.SequenceEqual(c.Name))
-                {
-                    next = c;
-                    break;
-                }
-            }
+            var next = node.FirstChild(part, liveOnly: true);
 
             if (next is null)
             {

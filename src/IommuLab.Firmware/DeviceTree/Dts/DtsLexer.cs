@@ -821,7 +821,7 @@ internal sealed class DtsLexer
         string content;
         try
         {
-            content = File.ReadAllText(path);
+            content = DtsInputFile.ReadText(path, _options.MaxTotalSourceLength - _totalLength);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -17,6 +17,9 @@ public sealed class DtsParserOptions
     /// <summary>Deepest node nesting in the source and in the merged tree (the kernel stops at 64).</summary>
     public int MaxNodeDepth { get; init; } = 256;
 
+    /// <summary>Most node bodies in the source, amendments included (each costs a few hundred bytes).</summary>
+    public int MaxNodes { get; init; } = 1 << 20;
+
     /// <summary>Largest source text, including everything it includes, in characters.</summary>
     public long MaxTotalSourceLength { get; init; } = 1L << 30;
 

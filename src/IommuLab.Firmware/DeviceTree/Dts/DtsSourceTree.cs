@@ -54,6 +54,14 @@ internal sealed class DtsProp(string name, DtsOrigin origin)
 /// <summary>A node while the source is compiled; deleted nodes stay in place for the same reason as properties.</summary>
 internal sealed class DtsNode(string name, DtsOrigin origin)
 {
+    // Name indexes for nodes with many children or properties, so N amendments or path references into one node
+    // cost N lookups rather than N scans. Both lists only grow while the source is parsed; the indexes catch up.
+    private const int LinearLookupLimit = 8;
+    private Dictionary<string, List<DtsNode>>? _childIndex;
+    private int _childrenIndexed;
+    private Dictionary<string, DtsProp>? _propertyIndex;
+    private int _propertiesIndexed;
+
     public string Name { get; } = name;
 
     public DtsOrigin Origin { get; } = origin;
@@ -76,6 +84,79 @@ internal sealed class DtsNode(string name, DtsOrigin origin)
 
     /// <summary>0 until an explicit phandle property is seen or one is allocated.</summary>
     public uint Phandle { get; set; }
+
+    /// <summary>The first child named <paramref name="name"/> in list order, or the first live one.</summary>
+    public DtsNode? FirstChild(ReadOnlySpan<char> name, bool liveOnly)
+    {
+        if (Children.Count <= LinearLookupLimit)
+        {
+            foreach (var c in Children)
+            {
+                if ((!liveOnly || !c.Deleted) && name.SequenceEqual(c.Name))
+                {
+                    return c;
+                }
+            }
+
+            return null;
+        }
+
+        _childIndex ??= new Dictionary<string, List<DtsNode>>(StringComparer.Ordinal);
+        for (; _childrenIndexed < Children.Count; _childrenIndexed++)
+        {
+            var c = Children[_childrenIndexed];
+            if (!_childIndex.TryGetValue(c.Name, out var named))
+            {
+                _childIndex[c.Name] = named = [];
+            }
+
+            named.Add(c);
+        }
+
+        if (_childIndex.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(name, out var list))
+        {
+            foreach (var c in list)
+            {
+                if (!liveOnly || !c.Deleted)
+                {
+                    return c;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The first property named <paramref name="name"/>, deleted or not (dtc's merge looks at both).</summary>
+    public DtsProp? FirstProperty(string name)
+    {
+        if (Properties.Count <= LinearLookupLimit)
+        {
+            foreach (var p in Properties)
+            {
+                if (p.Name == name)
+                {
+                    return p;
+                }
+            }
+
+            return null;
+        }
+
+        if (_propertyIndex is null || Properties.Count < _propertiesIndexed)
+        {
+            // Built once; rebuilt only if the list shrank (the linker's removal of a "name" property).
+            _propertyIndex = new Dictionary<string, DtsProp>(StringComparer.Ordinal);
+            _propertiesIndexed = 0;
+        }
+
+        for (; _propertiesIndexed < Properties.Count; _propertiesIndexed++)
+        {
+            _propertyIndex.TryAdd(Properties[_propertiesIndexed].Name, Properties[_propertiesIndexed]);
+        }
+
+        return _propertyIndex.GetValueOrDefault(name);
+    }
 
     public void AddLabel(string label)
     {
