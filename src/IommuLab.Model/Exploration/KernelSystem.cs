@@ -47,7 +47,7 @@ public sealed class KernelSystem : IExplorable
 
     internal ImmutableHashSet<string> Paths { get; }
 
-    public IExplorableRun Start() => new KernelRun(this);
+    public IExplorableRun Start() => new KernelSystemRun(this);
 
     /// <summary>The same system with per-step snapshots on.</summary>
     public KernelSystem Narrating() => new(Platform, Profile, Granularity, Cluster, narrate: true);
@@ -57,7 +57,7 @@ public sealed class KernelSystem : IExplorable
 public sealed record NarratedStep(int Index, string Name, string Phase, int FirstEvent, int EventCount, IReadOnlyList<string> State);
 
 /// <summary>One execution of a <see cref="KernelSystem"/>.</summary>
-public sealed class KernelRun : IExplorableRun
+public sealed class KernelSystemRun : IExplorableRun
 {
     private readonly KernelSystem _system;
     private readonly List<Proc> _procs = [];
@@ -85,7 +85,7 @@ public sealed class KernelRun : IExplorableRun
         public bool Done => Next >= Bodies.Count;
     }
 
-    internal KernelRun(KernelSystem system)
+    internal KernelSystemRun(KernelSystem system)
     {
         _system = system;
         var fine = system.Granularity == Granularity.Fine;
