@@ -101,7 +101,7 @@ public static class Explorer
         var outcomes = new List<(RunOutcome Outcome, IReadOnlyList<string> Schedule)>();
         var outcomeIndex = new Dictionary<string, int>(StringComparer.Ordinal);
         var found = new List<(Violation V, IReadOnlyList<string> Schedule)>();
-        var foundKeys = new HashSet<(string, string)>();
+        var foundKeys = new HashSet<(string, string, string)>();
         var correct = new List<IReadOnlyList<string>>();
         var result = strategy.Explore(system, executor, rec =>
         {
@@ -114,7 +114,7 @@ public static class Explorer
 
             foreach (var v in rec.Outcome.Violations)
             {
-                if (foundKeys.Add((v.Invariant, v.Device)))
+                if (foundKeys.Add((v.Invariant, v.Device, v.Message)))
                 {
                     found.Add((v, rec.Schedule));
                 }
@@ -141,7 +141,7 @@ public static class Explorer
 
     private static Counterexample PerExecution(KernelSystem system, Executor executor, Violation v, IReadOnlyList<string> schedule, List<IReadOnlyList<string>> correct, bool minimize)
     {
-        bool Holds(ExecutionRecord r) => r.Outcome.Violations.Any(x => x.Invariant == v.Invariant && x.Device == v.Device);
+        bool Holds(ExecutionRecord r) => r.Outcome.Violations.Any(x => x.Invariant == v.Invariant && x.Device == v.Device && x.Message == v.Message);
         var (rec, explicitCount) = minimize ? Minimize(system, executor, schedule, Holds) : (executor.Replay(system, schedule), schedule.Count);
         var keys = rec.Schedule;
         var best = -1;
@@ -176,7 +176,7 @@ public static class Explorer
             text = $"step {best + 1}, {names[best]}, is where this order leaves a correct one; a correct order runs {alt} here";
         }
 
-        var actual = rec.Outcome.Violations.First(x => x.Invariant == v.Invariant && x.Device == v.Device);
+        var actual = rec.Outcome.Violations.FirstOrDefault(x => x.Invariant == v.Invariant && x.Device == v.Device && x.Message == v.Message) ?? v;
         return new Counterexample(v.Invariant, v.Device, actual.Message, actual.Facts, system.Cluster, keys, names, explicitCount, null, divergence, text);
     }
 

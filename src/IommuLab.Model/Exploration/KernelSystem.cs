@@ -267,6 +267,7 @@ public sealed class KernelSystemRun : IExplorableRun
 
         var paths = _system.Paths;
         var violations = Invariants.CheckAll(k).Concat(ExecutionChecks.Check(k))
+            .Select(v => v.Device.StartsWith('/') ? v : v with { Device = k.Devices.FirstOrDefault(d => d.Name == v.Device)?.Info.Path ?? v.Device })
             .Where(v => paths.Contains(v.Device))
             .ToList();
         return new RunOutcome(facts.ToImmutable(), violations);
