@@ -64,6 +64,8 @@ public sealed class KernelSystemRun : IExplorableRun
     private readonly List<ProcessInfo> _infos = [];
     private readonly List<NarratedStep> _narration = [];
     private readonly KMutex _workItem;
+    private readonly List<string?> _lateWalking = [];
+    private int _lateSeen;
 
     private sealed class Proc(ProcessInfo info, List<(string Name, Func<KTask> Body)> bodies, bool isWork)
     {
@@ -200,6 +202,14 @@ public sealed class KernelSystemRun : IExplorableRun
             }
         }
 
+        // Whether each new late probe raced a registration walk (an instance of F(D) registered but not ready yet).
+        while (_lateSeen < k.LateProbes.Count)
+        {
+            var dev = k.LateProbes[_lateSeen++].Device;
+            var walking = OutcomeBuilder.FirmwareRefs(dev.Info).Select(r => k.InstanceOf(r)).FirstOrDefault(i => i is { Registered: true, Ready: false });
+            _lateWalking.Add(walking?.Name);
+        }
+
         var seq = p.Steps++;
         if (p.Awaiting && (p.Done || !k.WorkQueued))
         {
@@ -266,7 +276,7 @@ public sealed class KernelSystemRun : IExplorableRun
         }
 
         var paths = _system.Paths;
-        var violations = Invariants.CheckAll(k).Concat(ExecutionChecks.Check(k))
+        var violations = Invariants.CheckAll(k).Concat(ExecutionChecks.Check(k, _lateWalking))
             .Select(v => v.Device.StartsWith('/') ? v : v with { Device = k.Devices.FirstOrDefault(d => d.Name == v.Device)?.Info.Path ?? v.Device })
             .Where(v => paths.Contains(v.Device))
             .ToList();
@@ -348,12 +358,18 @@ public sealed class KernelSystemRun : IExplorableRun
 /// <summary>Per-execution checks the explorer adds to spec §7's I1-I4, I6-I15: I17 and the I4 switch underneath a driver.</summary>
 public static class ExecutionChecks
 {
-    public static IEnumerable<Violation> Check(Kernel.Kernel k)
+    /// <param name="k">The quiescent kernel.</param>
+    /// <param name="walking">Per late probe (in order), the instance whose registration walk was still running then, if any.</param>
+    public static IEnumerable<Violation> Check(Kernel.Kernel k, IReadOnlyList<string?>? walking = null)
     {
         ArgumentNullException.ThrowIfNull(k);
-        foreach (var (dev, _) in k.LateProbes)
+        for (var i = 0; i < k.LateProbes.Count; i++)
         {
-            yield return new Violation("I17", dev.Info.Path, ["__iommu_probe_device() ran for a device with a driver"], "late IOMMU probe at driver bind (WARN): the device was probed into its group out of the registration walk");
+            var dev = k.LateProbes[i].Device;
+            var during = walking is not null && i < walking.Count ? walking[i] : null;
+            yield return during is null
+                ? new Violation("I17", dev.Info.Path, ["__iommu_probe_device() ran for a device with a driver"], "late IOMMU probe at driver bind (WARN), after the registration walks")
+                : new Violation("I17", dev.Info.Path, ["__iommu_probe_device() ran for a device with a driver", $"{during} registered, its walk still running"], $"late IOMMU probe at driver bind (WARN) while {during}'s registration walk is running");
         }
 
         foreach (var e in k.Events)
