@@ -50,12 +50,15 @@ public enum ObjectKind
 
     /// <summary>An apple-dart instance's <c>sid2group</c> table, under <c>apple_dart_groups_lock</c> (id: instance index).</summary>
     DartGroups,
+
+    /// <summary>The deferred-probe <c>work_struct</c>: a work item never runs concurrently with itself.</summary>
+    WorkItem,
 }
 
 /// <summary>A stable identity of one shared kernel object within an execution.</summary>
 public readonly record struct KObject(ObjectKind Kind, int Id)
 {
-    public override string ToString() => Kind is ObjectKind.ProbeLock or ObjectKind.DeferredLists or ObjectKind.InstanceList or ObjectKind.BusOps
+    public override string ToString() => Kind is ObjectKind.ProbeLock or ObjectKind.DeferredLists or ObjectKind.InstanceList or ObjectKind.BusOps or ObjectKind.WorkItem
         ? Kind.ToString()
         : $"{Kind}[{Id}]";
 }

@@ -1,0 +1,384 @@
+using System.Collections.Immutable;
+using IommuLab.Model.Kernel;
+
+namespace IommuLab.Model.Exploration;
+
+/// <summary>How finely kernel activity is interleaved.</summary>
+public enum Granularity
+{
+    /// <summary>Coarse events (REG, BIND, PROBE, deferred-work passes, LATE): each runs atomically.</summary>
+    Coarse,
+
+    /// <summary>Every scheduling point of the model (shared-state access, lock operation) is a step.</summary>
+    Fine,
+}
+
+/// <summary>
+/// The kernel as an explorable system (docs/traces.md): boot adds every device (of_platform_populate), then the
+/// processes of one cluster run in the order the explorer chooses: per IOMMU instance REG then BIND, per consumer one
+/// PROBE, LATE when the run starts before late_initcall, and one process per deferred-work pass, created by the step
+/// that queued the work. Each execution builds a fresh <see cref="Kernel"/> from the immutable platform.
+/// </summary>
+public sealed class KernelSystem : IExplorable
+{
+    public KernelSystem(Platform platform, Profile profile, Granularity granularity, Cluster cluster, bool narrate = false)
+    {
+        ArgumentNullException.ThrowIfNull(platform);
+        ArgumentNullException.ThrowIfNull(profile);
+        ArgumentNullException.ThrowIfNull(cluster);
+        Platform = platform;
+        Profile = profile;
+        Granularity = granularity;
+        Cluster = cluster;
+        Narrate = narrate;
+        Paths = cluster.Paths(platform);
+    }
+
+    public Platform Platform { get; }
+
+    public Profile Profile { get; }
+
+    public Granularity Granularity { get; }
+
+    public Cluster Cluster { get; }
+
+    /// <summary>Record a state snapshot after every step (replay), not only the outcome.</summary>
+    public bool Narrate { get; }
+
+    internal ImmutableHashSet<string> Paths { get; }
+
+    public IExplorableRun Start() => new KernelSystemRun(this);
+
+    /// <summary>The same system with per-step snapshots on.</summary>
+    public KernelSystem Narrating() => new(Platform, Profile, Granularity, Cluster, narrate: true);
+}
+
+/// <summary>One step as the narration shows it: what ran, the kernel log lines it produced, the state after it.</summary>
+public sealed record NarratedStep(int Index, string Name, string Phase, int FirstEvent, int EventCount, IReadOnlyList<string> State);
+
+/// <summary>One execution of a <see cref="KernelSystem"/>.</summary>
+public sealed class KernelSystemRun : IExplorableRun
+{
+    private readonly KernelSystem _system;
+    private readonly List<Proc> _procs = [];
+    private readonly List<ProcessInfo> _infos = [];
+    private readonly List<NarratedStep> _narration = [];
+    private readonly KMutex _workItem;
+    private readonly List<string?> _lateWalking = [];
+    private int _lateSeen;
+
+    private sealed class Proc(ProcessInfo info, List<(string Name, Func<KTask> Body)> bodies, bool isWork)
+    {
+        public ProcessInfo Info { get; } = info;
+
+        public List<(string Name, Func<KTask> Body)> Bodies { get; } = bodies;
+
+        public int Next { get; set; }
+
+        public int Steps { get; set; }
+
+        public KThread? Thread { get; set; }
+
+        public bool IsWork { get; } = isWork;
+
+        /// <summary>A work pass that has not yet taken the queued work (cleared <c>WorkQueued</c>).</summary>
+        public bool Awaiting { get; set; } = isWork;
+
+        public bool Done => Next >= Bodies.Count;
+    }
+
+    internal KernelSystemRun(KernelSystem system)
+    {
+        _system = system;
+        var fine = system.Granularity == Granularity.Fine;
+        Sched = new Scheduler(fine ? SchedulerMode.Fine : SchedulerMode.Coarse, fine ? new FirstEnabled() : null, record: true);
+        Kernel = new Kernel.Kernel(system.Platform, system.Profile.Switches, Sched);
+        _workItem = Sched.Mutex(new KObject(ObjectKind.WorkItem, 0), "deferred_probe_work");
+        var k = Kernel;
+
+        var first = k.Events.Count;
+        foreach (var d in k.Devices)
+        {
+            Complete(Sched.Spawn($"device_add {d.Name}", () => k.DeviceAdd(d)));
+        }
+
+        Note("boot: of_platform_populate", "boot", first);
+
+        foreach (var ix in system.Cluster.Instances)
+        {
+            var inst = k.Instances[ix];
+            if (inst.Info.Availability == DriverAvailability.Absent)
+            {
+                continue;
+            }
+
+            var dev = k.Devices[inst.Info.Device];
+            var label = Label(dev);
+            if (fine)
+            {
+                Add($"reg:{dev.Info.Path}", $"REG({label})", [($"REG({label})", () => k.DriverProbeDevice(dev))]);
+            }
+            else
+            {
+                // REG(X) then BIND(X): driver_bound() waits for the BIND step (spec §0.3).
+                k.BindHeld.Add(dev);
+                Add($"reg:{dev.Info.Path}", $"REG/BIND({label})",
+                [
+                    ($"REG({label})", () => k.DriverProbeDevice(dev)),
+                    ($"BIND({label})", () => dev.State != DriverState.Bound && dev.HasDriverSet ? k.DriverBound(dev) : KTask.Completed),
+                ]);
+            }
+        }
+
+        foreach (var c in system.Cluster.Consumers)
+        {
+            var dev = k.Devices[c];
+            if (dev.Info.HasDriver)
+            {
+                Add($"probe:{dev.Info.Path}", $"PROBE({Label(dev)})", [($"PROBE({Label(dev)})", () => k.DriverProbeDevice(dev))]);
+            }
+        }
+
+        if (!system.Platform.Knobs.AfterLateInitcall)
+        {
+            Add("late", "LATE", [("LATE", k.LateInitcall)]);
+        }
+    }
+
+    public Kernel.Kernel Kernel { get; }
+
+    public Scheduler Sched { get; }
+
+    public KernelSystem System => _system;
+
+    /// <summary>Every step with its kernel log lines (boot, the explored steps, the epilogue).</summary>
+    public IReadOnlyList<NarratedStep> Narration => _narration;
+
+    public IReadOnlyList<ProcessInfo> Processes => _infos;
+
+    public bool IsEnabled(int process)
+    {
+        var p = _procs[process];
+        return !p.Done && (p.Thread is null || Sched.IsEnabled(p.Thread));
+    }
+
+    public StepInfo Step(int process)
+    {
+        var p = _procs[process];
+        var k = Kernel;
+        k.Step = _narration.Count;
+        var firstEvent = k.Events.Count;
+        var (bodyName, body) = p.Bodies[p.Next];
+        ImmutableArray<Access> accesses;
+        string name;
+        if (Sched.Mode == SchedulerMode.Coarse)
+        {
+            var from = Sched.Steps.Count;
+            Complete(Sched.Spawn(bodyName, body));
+            accesses = [.. Sched.Steps.Skip(from).Select(s => s.Access).Distinct()];
+            p.Next++;
+            name = bodyName;
+        }
+        else
+        {
+            if (p.Thread is null)
+            {
+                p.Thread = Sched.Spawn(bodyName, body);
+                accesses = [];
+                name = $"{bodyName}: start";
+            }
+            else
+            {
+                var a = p.Thread.Pending!.Value;
+                accesses = [a];
+                name = $"{bodyName}: {a}";
+            }
+
+            Sched.RunStep(p.Thread);
+            if (p.Thread.State == KThreadState.Done)
+            {
+                p.Thread = null;
+                p.Next++;
+            }
+        }
+
+        // Whether each new late probe raced a registration walk (an instance of F(D) registered but not ready yet).
+        while (_lateSeen < k.LateProbes.Count)
+        {
+            var dev = k.LateProbes[_lateSeen++].Device;
+            var walking = OutcomeBuilder.FirmwareRefs(dev.Info).Select(r => k.InstanceOf(r)).FirstOrDefault(i => i is { Registered: true, Ready: false });
+            _lateWalking.Add(walking?.Name);
+        }
+
+        var seq = p.Steps++;
+        if (p.Awaiting && (p.Done || !k.WorkQueued))
+        {
+            p.Awaiting = false;
+        }
+
+        var spawned = ImmutableArray<int>.Empty;
+        if (k.WorkQueued && !_procs.Any(q => q.Awaiting))
+        {
+            spawned = [_procs.Count];
+            Add($"work<{p.Info.Key}#{seq}>", "deferred_probe_work", [("WORK", WorkPass)], isWork: true);
+        }
+
+        Note(name, "step", firstEvent);
+        return new StepInfo(name, accesses, spawned);
+    }
+
+    public RunOutcome Finish()
+    {
+        var k = Kernel;
+        if (k.Pending.Count > 0 && _system.Platform.Knobs.DeferredProbeTimeout > 0 && k.InitcallsDone && !k.TimeoutExpired)
+        {
+            k.Step = _narration.Count;
+            var first = k.Events.Count;
+            Complete(Sched.Spawn("deferred_probe_timeout", k.DeferredProbeTimeoutWork));
+            Note("TIMEOUT", "epilogue", first);
+        }
+
+        while (k.WorkQueued)
+        {
+            k.Step = _narration.Count;
+            var first = k.Events.Count;
+            if (!Complete(Sched.Spawn("deferred_probe_work", k.DeferredProbeWork)))
+            {
+                break;
+            }
+
+            Note("WORK", "epilogue", first);
+        }
+
+        return Outcome();
+    }
+
+    private RunOutcome Outcome()
+    {
+        var k = Kernel;
+        var facts = ImmutableArray.CreateBuilder<string>();
+        foreach (var c in _system.Cluster.Consumers)
+        {
+            facts.Add(Fact(k, k.Devices[c]));
+        }
+
+        foreach (var ix in _system.Cluster.Instances)
+        {
+            if (k.Instances[ix].RegistrationFailed)
+            {
+                facts.Add($"{k.Instances[ix].Info.Path} registration-failed");
+            }
+        }
+
+        foreach (var t in Sched.Deadlocked())
+        {
+            facts.Add($"deadlock {t.Name}");
+        }
+
+        var paths = _system.Paths;
+        var violations = Invariants.CheckAll(k).Concat(ExecutionChecks.Check(k, _lateWalking))
+            .Select(v => v.Device.StartsWith('/') ? v : v with { Device = k.Devices.FirstOrDefault(d => d.Name == v.Device)?.Info.Path ?? v.Device })
+            .Where(v => paths.Contains(v.Device))
+            .ToList();
+        return new RunOutcome(facts.ToImmutable(), violations);
+    }
+
+    /// <summary>The I5 facts of one consumer: class, DMA ops, group partition (by first member), domain type, coverage, configured set.</summary>
+    internal static string Fact(Kernel.Kernel k, Device d)
+    {
+        var o = OutcomeBuilder.Of(k, d);
+        var group = d.Group is null ? "-" : d.Group.Devices.Select(x => x.Info.Path).Order(StringComparer.Ordinal).FirstOrDefault() ?? "-";
+        return $"{o.Path} {o.Class} dma={o.Dma} group={group} domain={d.Group?.Domain?.Type.ToString() ?? "-"} covers={Join(o.GroupCoverage)} configured={Join(o.Configured)}";
+    }
+
+    private static string Join(IReadOnlyList<StreamRef> refs) => refs.Count == 0 ? "{}" : "{" + string.Join(",", refs) + "}";
+
+    private static string Label(Device d) => d.Info.Labels.FirstOrDefault() ?? d.Info.Path;
+
+    private async KTask WorkPass()
+    {
+        if (Sched.Mode == SchedulerMode.Fine)
+        {
+            // One work item: a second pass waits for the first (a work_struct never runs concurrently with itself).
+            await Sched.Lock(_workItem);
+            await Kernel.DeferredProbeWork();
+            await Sched.Unlock(_workItem);
+        }
+        else
+        {
+            await Kernel.DeferredProbeWork();
+        }
+    }
+
+    private void Add(string key, string name, List<(string, Func<KTask>)> bodies, bool isWork = false)
+    {
+        _procs.Add(new Proc(new ProcessInfo(key, name), bodies, isWork));
+        _infos.Add(_procs[^1].Info);
+    }
+
+    /// <summary>Runs a thread to its end; false if it blocked on a lock nobody will release.</summary>
+    private bool Complete(KThread t)
+    {
+        while (t.State != KThreadState.Done)
+        {
+            if (!Sched.IsEnabled(t))
+            {
+                return false;
+            }
+
+            Sched.RunStep(t);
+        }
+
+        return true;
+    }
+
+    private void Note(string name, string phase, int firstEvent)
+    {
+        IReadOnlyList<string> state = [];
+        if (_system.Narrate)
+        {
+            var k = Kernel;
+            state = [.. _system.Cluster.Consumers.Select(c =>
+            {
+                var d = k.Devices[c];
+                var o = OutcomeBuilder.Of(k, d);
+                return $"{o.Name}: {o.DriverState}, dev->iommu {o.DevIommu} {o.Fwspec}, priv {o.Priv}, group {(o.Group is null ? "none" : $"{o.Group} ({o.Domain ?? "no domain"})")}, DMA {o.Dma}";
+            })];
+        }
+
+        _narration.Add(new NarratedStep(_narration.Count, name, phase, firstEvent, Kernel.Events.Count - firstEvent, state));
+    }
+
+    private sealed class FirstEnabled : IThreadChooser
+    {
+        public int Choose(IReadOnlyList<KThread> enabled) => 0;
+    }
+}
+
+/// <summary>Per-execution checks the explorer adds to spec §7's I1-I4, I6-I15: I17 and the I4 switch underneath a driver.</summary>
+public static class ExecutionChecks
+{
+    /// <param name="k">The quiescent kernel.</param>
+    /// <param name="walking">Per late probe (in order), the instance whose registration walk was still running then, if any.</param>
+    public static IEnumerable<Violation> Check(Kernel.Kernel k, IReadOnlyList<string?>? walking = null)
+    {
+        ArgumentNullException.ThrowIfNull(k);
+        for (var i = 0; i < k.LateProbes.Count; i++)
+        {
+            var dev = k.LateProbes[i].Device;
+            var during = walking is not null && i < walking.Count ? walking[i] : null;
+            yield return during is null
+                ? new Violation("I17", dev.Info.Path, ["__iommu_probe_device() ran for a device with a driver"], "late IOMMU probe at driver bind (WARN), after the registration walks")
+                : new Violation("I17", dev.Info.Path, ["__iommu_probe_device() ran for a device with a driver", $"{during} registered, its walk still running"], $"late IOMMU probe at driver bind (WARN) while {during}'s registration walk is running");
+        }
+
+        foreach (var e in k.Events)
+        {
+            if (e.Level == EventLevel.Warn && e.Function == "iommu_setup_dma_ops" && e.Device is { } name
+                && k.Devices.FirstOrDefault(d => d.Name == name) is { } dev)
+            {
+                yield return new Violation("I4", dev.Info.Path, [e.Message], "DMA ops changed under a bound driver that started with the other ops");
+            }
+        }
+    }
+}

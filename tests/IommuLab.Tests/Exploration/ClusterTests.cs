@@ -1,0 +1,66 @@
+using IommuLab.Firmware.DeviceTree;
+using IommuLab.Model.Exploration;
+using IommuLab.Model.Kernel;
+using IommuLab.Tests.Kernel;
+
+namespace IommuLab.Tests.Exploration;
+
+/// <summary>Independent consumers (no shared IOMMU instance) are explored separately: their costs add up.</summary>
+public sealed class ClusterTests
+{
+    private static string Consumers(int n)
+    {
+        var nodes = string.Concat(Enumerable.Range(0, n).Select(i => $$"""
+                    dart{{i}}a: iommu@{{i}}0000 { compatible = "apple,t8103-dart"; reg = <0x0 0x{{i}}0000 0x0 0x4000>; #iommu-cells = <1>; };
+                    dart{{i}}b: iommu@{{i}}8000 { compatible = "apple,t8103-dart"; reg = <0x0 0x{{i}}8000 0x0 0x4000>; #iommu-cells = <1>; };
+                    usb{{i}}: usb@{{i}}c000 { compatible = "apple,t8103-dwc3"; reg = <0x0 0x{{i}}c000 0x0 0x1000>; iommus = <&dart{{i}}a 0>, <&dart{{i}}b 1>; };
+
+            """));
+        return $$"""
+            /dts-v1/;
+            / {
+                #address-cells = <2>;
+                #size-cells = <2>;
+                soc {
+                    compatible = "simple-bus";
+                    #address-cells = <2>;
+                    #size-cells = <2>;
+                    ranges;
+            {{nodes}}
+                };
+            };
+            """;
+    }
+
+    internal static Platform Platform(int consumers)
+    {
+        var tree = DeviceTreeLoader.Load(System.Text.Encoding.UTF8.GetBytes(Consumers(consumers)), $"generated-{consumers}.dts");
+        var (p, e) = DtPlatformBuilder.Build(tree, new PlatformKnobs(), []);
+        return p ?? throw new InvalidOperationException(e);
+    }
+
+    [Fact]
+    public void Clusters_are_the_components_of_the_consumer_instance_graph()
+    {
+        var platform = KernelRun.Platform("usb-two-darts.dts");
+        var c = Assert.Single(Clusters.Of(platform));
+        Assert.Equal(2, c.Instances.Length);
+        Assert.Equal(3, Clusters.Of(Platform(3)).Count);
+        Assert.All(Clusters.Of(Platform(3)), x => Assert.Equal(2, x.Instances.Length));
+    }
+
+    [Theory]
+    [InlineData("K68")]
+    [InlineData("K616")]
+    public void Adding_an_independent_consumer_adds_executions_instead_of_multiplying_them(string profile)
+    {
+        var one = Explorer.Check(Platform(1), KernelRun.Profile(profile), new ExplorationOptions());
+        var three = Explorer.Check(Platform(3), KernelRun.Profile(profile), new ExplorationOptions());
+        Assert.True(one.Complete && three.Complete);
+        Assert.Equal(3 * one.Executions, three.Executions);
+        Assert.Equal(3 * one.Violations.Count, three.Violations.Count);
+
+        var whole = Explorer.Check(Platform(2), KernelRun.Profile(profile), new ExplorationOptions { Decompose = false, Budget = 5000 });
+        Assert.True(whole.Executions > 2 * one.Executions * 4, $"whole-platform exploration of two consumers ran {whole.Executions} executions");
+    }
+}

@@ -1,0 +1,43 @@
+using IommuLab.Firmware.DeviceTree;
+using IommuLab.Model.Exploration;
+using IommuLab.Model.Kernel;
+using IommuLab.Tests.Kernel;
+
+namespace IommuLab.Tests.Exploration;
+
+/// <summary>Runs the explorer on a kernel fixture and replays every violation from its JSON trace.</summary>
+internal static class ExplorationHarness
+{
+    public static (ProfileResult Result, Platform Platform) Check(string fixture, string profile, ExplorationOptions? options = null, params string[] sets)
+    {
+        var platform = KernelRun.Platform(fixture);
+        var result = Explorer.Check(platform, KernelRun.Profile(profile, sets), options ?? new ExplorationOptions());
+        ReplayAll(fixture, platform, result);
+        return (result, platform);
+    }
+
+    /// <summary>Writes each counterexample as a JSON trace, reads it back, restores the configuration from it alone and asserts the replay reproduces the violation.</summary>
+    public static void ReplayAll(string fixture, Platform platform, ProfileResult result)
+    {
+        var path = KernelRun.FixturePath(fixture);
+        var context = new TraceContext(path, TraceContext.Hash(File.ReadAllBytes(path)), platform.Knobs, []);
+        foreach (var c in result.Violations)
+        {
+            var json = Trace.Of(context, platform, result.Profile, result.Options, c).ToJson();
+            var (trace, error) = Trace.Parse(json);
+            Assert.True(trace is not null, error);
+            Assert.Equal(TraceContext.Hash(File.ReadAllBytes(trace.Context.Input)), trace.Context.Sha256);
+            var (profile, perr) = trace.RestoreProfile();
+            Assert.True(profile is not null, perr);
+            var (rebuilt, berr) = DtPlatformBuilder.Build(DeviceTreeLoader.LoadFile(trace.Context.Input), trace.Context.Knobs, trace.Context.DeviceKnobs);
+            Assert.True(rebuilt is not null, berr);
+            var replay = trace.Replay(rebuilt, profile);
+            Assert.True(replay.Reproduced, $"{c.Invariant} {c.Device} did not reproduce from its trace");
+            Assert.Equal(c.Steps, replay.Execution.StepNames);
+        }
+    }
+
+    public static bool Has(this ProfileResult r, string invariant, string devicePathPart, string? messagePart = null) =>
+        r.Violations.Any(v => v.Invariant == invariant && v.Device.Contains(devicePathPart, StringComparison.Ordinal)
+            && (messagePart is null || v.Message.Contains(messagePart, StringComparison.Ordinal)));
+}
