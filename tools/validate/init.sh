@@ -94,6 +94,16 @@ emit() {
       "$(cfg_facts "$d")"
   done
   printf '\n],\n'
+  printf '"virtio":['
+  first=1
+  for d in /sys/bus/virtio/devices/*; do
+    [ -e "$d" ] || continue
+    [ $first = 1 ] || printf ','
+    first=0
+    printf '{"name":"%s","device":"%s","parent":"%s","driver":%s}' "$(basename "$d")" "$(cat "$d/device")" \
+      "$(basename "$(dirname "$(readlink -f "$d")")")" "$(jstr "$(link_base "$d/driver")")"
+  done
+  printf '],\n'
   if [ -r /sys/kernel/debug/devices_deferred ]; then
     cat /sys/kernel/debug/devices_deferred > /tmp/deferred
     printf '"devicesDeferred":%s,\n' "$(json_lines /tmp/deferred)"
@@ -101,7 +111,7 @@ emit() {
     printf '"devicesDeferred":null,\n'
   fi
   printf '"events":%s,\n' "$(json_lines "$EVENTS")"
-  dmesg | grep -iE 'iommu|smmu|stream|defer|timeout|timed out|e1000|acs|dma' | head -n 120 > /tmp/dmesg
+  dmesg | grep -iE 'iommu|smmu|stream|defer|timeout|timed out|e1000|acs|dma|virtio|probe' | head -n 120 > /tmp/dmesg
   printf '"dmesg":%s\n' "$(json_lines /tmp/dmesg)"
   echo "}"
 }
