@@ -8,7 +8,8 @@
 #   k7   -> K616
 #
 # The .conf file may set MODEL_SCHEDULE (events in the model's notation; PCI functions are named
-# pcie@10000000:BB:DD.F, the SMMUv3 smmuv3@9050000) and MODEL_ARGS=(...) (extra `run` options). Set IOMMULAB to an
+# pcie@10000000:BB:DD.F, the SMMUv3 smmuv3@9050000) and MODEL_ARGS=(...) (extra `run` options), or
+# MODEL_UNSUPPORTED="reason" when the model cannot take the configuration yet. Set IOMMULAB to an
 # iommulab binary to skip the build (default: build src/IommuLab.Cli in Release into the cache folder).
 set -euo pipefail
 
@@ -25,9 +26,17 @@ real="$HERE/results/$name.$kernel.json"
 dtb="$CACHE/out/$name.$kernel/virt.dtb"
 [[ -f "$real" && -f "$dtb" ]] || { echo "model.sh: run boot.sh $name $kernel first" >&2; exit 2; }
 
-MODEL_SCHEDULE="" MODEL_ARGS=()
+MODEL_SCHEDULE="" MODEL_ARGS=() MODEL_UNSUPPORTED=""
 # shellcheck source=/dev/null
 source "$conf"
+
+# A configuration the model cannot take yet says why (MODEL_UNSUPPORTED); the summary records the reason.
+if [[ -n "$MODEL_UNSUPPORTED" ]]; then
+  jq -n --arg config "$name" --arg kernel "$kernel" --arg reason "$MODEL_UNSUPPORTED" \
+    '{ config: $config, kernel: $kernel, unsupported: $reason }' > "$HERE/results/$name.$kernel.model.json"
+  echo "model.sh: $name not modelled: $MODEL_UNSUPPORTED" >&2
+  exit 0
+fi
 
 case "$kernel" in
   k612) profile=(-p K611 --set ConfigureCleanup=FreeDevIommuIfAllocated --set UseDefaultDomainDefers=true) ;;

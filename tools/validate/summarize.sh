@@ -20,7 +20,7 @@ for f in "${files[@]}"; do
   if [[ -f "$model" ]]; then m="$model"; else m=/dev/null; fi
   jq -r --slurpfile model "$m" '
     def short: sub("^[0-9a-f]{4}:"; "");
-    def bdfs: map(.bdf | short) | join(", ");
+    def bdfs: map((.bdf | short) + (if .vendor == "0x1af4" and .device == "0x1057" then " (the virtio-iommu)" else "" end)) | join(", ");
     def partition: map(select(.group != null)) | group_by(.group | tonumber) | map(map(.bdf | short) | sort) | sort;
     def render: map("{" + join(", ") + "}") | join(" ");
     .real as $r
@@ -37,6 +37,7 @@ for f in "${files[@]}"; do
     | ([ $r.devicesDeferred // [] | .[] | sub("\t.*"; "") | short ] | if length > 0 then "still deferred: " + join(", ") else "" end) as $still
     | [ $timeout, $clash, $still | select(. != "") ] as $outcomes
     | (if ($model | length) == 0 then { groups: "(not run)", agree: "-" }
+       elif $model[0].unsupported then { groups: "not modelled", agree: "-" }
        else ($model[0].functions | partition) as $mp
          | { groups: (if ($mp | length) == 0 then "none" else ($mp | render) end),
              agree: (if $mp == $rp then "yes"
