@@ -106,7 +106,7 @@ machine="virt,gic-version=3"
 iommu_dev=()
 case "$IOMMU" in
   smmuv3) machine+=",iommu=smmuv3" ;;
-  virtio) iommu_dev=(-device virtio-iommu-pci,bus=pcie.0,addr=0x1) ;;
+  virtio) iommu_dev=(-device "virtio-iommu-pci,bus=pcie.0,addr=0x1") ;;
   none) ;;
   *) echo "boot.sh: IOMMU must be smmuv3, virtio or none" >&2; exit 2 ;;
 esac

@@ -87,7 +87,7 @@ unpack() {
 # only depends on them): fetch those of the image's dependencies too.
 split_parts() {
   local deb="$1"
-  dpkg-deb -f "$deb" Depends | tr ',|' '\n\n' | sed 's/^ *//; s/ .*//' \
+  dpkg-deb -f "$deb" Depends | tr ',|' '\n' | sed 's/^ *//; s/ .*//' \
     | { grep -E '^linux-(binary|modules|base)-' || true; }
 }
 

@@ -9,6 +9,7 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 EARLY_DELAY=0 LATE_DELAY=0 SETTLE=2
+# shellcheck source=/dev/null
 . /config.sh
 
 now() { cut -d' ' -f1 /proc/uptime; }
