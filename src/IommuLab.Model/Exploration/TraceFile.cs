@@ -82,7 +82,15 @@ public sealed record Trace(
             w.WriteBoolean("modules", Context.Knobs.Modules);
             w.WriteBoolean("afterLateInitcall", Context.Knobs.AfterLateInitcall);
             w.WriteBoolean("fwDevlinkStrict", Context.Knobs.FwDevlinkStrict);
-            w.WriteNumber("deferredProbeTimeout", Context.Knobs.DeferredProbeTimeout);
+            if (Context.Knobs.DeferredProbeTimeout is { } timeout)
+            {
+                w.WriteNumber("deferredProbeTimeout", timeout);
+            }
+            else
+            {
+                w.WriteNull("deferredProbeTimeout");
+            }
+
             w.WriteNumber("pageSize", Context.Knobs.PageSize);
             WriteArray(w, "device", Context.DeviceKnobs);
             w.WriteEndObject();
@@ -131,7 +139,7 @@ public sealed record Trace(
                     Modules = knobs.GetProperty("modules").GetBoolean(),
                     AfterLateInitcall = knobs.GetProperty("afterLateInitcall").GetBoolean(),
                     FwDevlinkStrict = knobs.GetProperty("fwDevlinkStrict").GetBoolean(),
-                    DeferredProbeTimeout = knobs.GetProperty("deferredProbeTimeout").GetInt32(),
+                    DeferredProbeTimeout = knobs.GetProperty("deferredProbeTimeout") is { ValueKind: JsonValueKind.Number } t ? t.GetInt32() : null,
                     PageSize = knobs.GetProperty("pageSize").GetInt32(),
                 },
                 Strings(knobs.GetProperty("device")));

@@ -16,12 +16,24 @@ public sealed class CliTests
     }
 
     [Fact]
-    public void No_arguments_prints_the_topology_of_the_built_in_apple_example()
+    public void No_arguments_checks_every_probe_order_of_the_apple_example_and_shows_which_kernels_break_the_display()
     {
         var (code, output, err) = Run();
         Assert.Equal(0, code);
         Assert.Equal(string.Empty, err);
         Assert.Contains("built-in Apple M1 example", output);
+        Assert.Contains("I2 /display-subsystem", output);
+        Assert.Contains("shortest schedule", output);
+        Assert.Matches(@"K616\s+ok\s+proof", output);
+        Assert.Matches(@"K68\s+violation\s+proof", output);
+        Assert.Equal(output, Run().Out);
+    }
+
+    [Fact]
+    public void Topology_of_the_built_in_example_lists_the_ganged_consumers()
+    {
+        var (code, output, _) = Run("topology", "example:t8103-asahi");
+        Assert.Equal(0, code);
         Assert.Contains("/display-subsystem (display) -> [0] /soc/iommu@231304000 (disp0_dart) args <0>, [1] /soc/iommu@271304000 (dispext0_dart) args <0>", output);
         Assert.Contains("/soc/usb@382280000 (dwc3_0) -> [0]", output);
     }

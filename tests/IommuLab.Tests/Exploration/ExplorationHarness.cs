@@ -8,19 +8,23 @@ namespace IommuLab.Tests.Exploration;
 /// <summary>Runs the explorer on a kernel fixture and replays every violation from its JSON trace.</summary>
 internal static class ExplorationHarness
 {
-    public static (ProfileResult Result, Platform Platform) Check(string fixture, string profile, ExplorationOptions? options = null, params string[] sets)
+    public static (ProfileResult Result, Platform Platform) Check(string fixture, string profile, ExplorationOptions? options = null, params string[] sets) =>
+        CheckWith(fixture, [], profile, options, sets);
+
+    /// <summary>As <see cref="Check"/>, with per-device knobs (e.g. "dcp.driver=builtin": no module-load steps to interleave).</summary>
+    public static (ProfileResult Result, Platform Platform) CheckWith(string fixture, IReadOnlyList<string> knobs, string profile, ExplorationOptions? options = null, params string[] sets)
     {
-        var platform = KernelRun.Platform(fixture);
+        var platform = KernelRun.Platform(fixture, knobs);
         var result = Explorer.Check(platform, KernelRun.Profile(profile, sets), options ?? new ExplorationOptions());
-        ReplayAll(fixture, platform, result);
+        ReplayAll(fixture, platform, result, knobs);
         return (result, platform);
     }
 
     /// <summary>Writes each counterexample as a JSON trace, reads it back, restores the configuration from it alone and asserts the replay reproduces the violation.</summary>
-    public static void ReplayAll(string fixture, Platform platform, ProfileResult result)
+    public static void ReplayAll(string fixture, Platform platform, ProfileResult result, IReadOnlyList<string>? knobs = null)
     {
         var path = KernelRun.FixturePath(fixture);
-        var context = new TraceContext(path, TraceContext.Hash(File.ReadAllBytes(path)), platform.Knobs, []);
+        var context = new TraceContext(path, TraceContext.Hash(File.ReadAllBytes(path)), platform.Knobs, knobs ?? []);
         foreach (var c in result.Violations)
         {
             var json = Trace.Of(context, platform, result.Profile, result.Options, c).ToJson();
