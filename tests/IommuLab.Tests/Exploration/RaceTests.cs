@@ -88,6 +88,16 @@ public sealed class RaceTests
         Assert.Contains(own.Facts, f => f.Contains("bus_iommu_probe() itself", StringComparison.Ordinal));
     }
 
+    /// <summary>The outcome follows from the ready check, not from the profile: K616 without it has S-JH again.</summary>
+    [Fact]
+    public void K616_without_the_ready_check_has_s_jh_again()
+    {
+        var (r, _) = ExplorationHarness.CheckWith("single-dart.dts", BuiltIn, "K616", Fine(20_000), "ReadyCheck=None");
+        Assert.True(r.Complete);
+        Assert.Contains(r.Violations, v => v.Invariant == "I17" && v.Message.Contains("registration walk is running", StringComparison.Ordinal)
+            && v.Facts.Contains("probed by the replay path"));
+    }
+
     [Fact]
     public void S_TA_late_probe_of_a_two_dart_device_is_found_in_k616()
     {
