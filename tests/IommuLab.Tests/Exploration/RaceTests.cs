@@ -108,6 +108,29 @@ public sealed class RaceTests
     }
 
     /// <summary>
+    /// The I4 found on the USB gang in fine mode is a real switch under a bound driver in each profile, by the
+    /// profile's mechanism (docs/findings.md): K611 binds while the walk's group has no default domain yet (S-CT);
+    /// K615/K616 bind before the walk has even created the group (F-NOGROUP), which b46064a18810 does not cover.
+    /// </summary>
+    [Theory]
+    [InlineData("K611", true)]
+    [InlineData("K615", false)]
+    [InlineData("K616", false)]
+    public void Usb_gang_dma_ops_switch_in_fine_mode_follows_the_profiles_window(string profile, bool groupedBeforeBind)
+    {
+        var (r, platform) = ExplorationHarness.Check("usb-two-darts.dts", profile, Fine(2000));
+        var i4 = Assert.Single(r.Violations, v => v.Invariant == "I4");
+        Assert.Contains("DMA ops changed under a bound driver", i4.Message, StringComparison.Ordinal);
+        var k = ExplorationHarness.ReplayKernel("usb-two-darts.dts", platform, r, i4);
+        int At(Func<Model.Kernel.KernelEvent, bool> p) => k.Events.ToList().FindIndex(e => e.Device == "usb_drd0" && p(e));
+        var bound = At(e => e.Function == "driver_bound");
+        var grouped = At(e => e.Function == "__iommu_probe_device" && e.Message.StartsWith("Adding to iommu group", StringComparison.Ordinal));
+        var switched = At(e => e.Function == "iommu_setup_dma_ops" && e.Level == Model.Kernel.EventLevel.Warn);
+        Assert.True(bound >= 0 && grouped >= 0 && switched > bound);
+        Assert.Equal(groupedBeforeBind, grouped < bound);
+    }
+
+    /// <summary>
     /// JGG2+F1+AD in fine mode (docs/findings.md, F-JGG2-AD): patch 11 holds iommu_probe_device_lock around each
     /// iommu_fwspec_of_xlate() only, so a registration walk can run __iommu_probe_device() between the two xlates. The
     /// device has dev->iommu (priv = cfg{A}) but no fwspec (it lives on the caller's stack), AD makes
