@@ -150,4 +150,17 @@ public sealed class RaceTests
         Assert.True(coarse.Complete);
         Assert.DoesNotContain(coarse.Violations, v => v.Invariant == "I2");
     }
+
+    /// <summary>
+    /// JGG2+F1+HF2 in fine mode (docs/findings.md): the first DART's walk probes the device between the xlates on
+    /// cfg{A} (bus ops, no AD), then HF2's dev_iommu_free() on the second xlate's deferral frees dev->iommu of a device
+    /// that is already grouped; the retry finds the group and binds on the first DART only (Hector's bug #2 survives HF2).
+    /// </summary>
+    [Fact]
+    public void Jgg2_f1_hf2_walk_between_the_two_xlates_still_groups_the_first_dart_only()
+    {
+        var (r, _) = ExplorationHarness.Check("usb-two-darts.dts", "JGG2+F1+HF2", Fine(2000));
+        Assert.True(r.Has("I2", "/soc/usb@382280000"));
+        Assert.True(r.Has("I5", "/soc/usb@382280000", "covers={/soc/iommu@382f00000:0} vs"));
+    }
 }
