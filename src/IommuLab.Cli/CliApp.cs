@@ -27,18 +27,22 @@ public static class CliApp
             return 0;
         }
 
+        // Commands get a loader that applies the limit switches of the command line being run; it is only called
+        // from actions, after parsing.
+        ParseResult? parsed = null;
+        DeviceTree Load(string path) => LoadDeviceTree(path, parsed is null ? FirmwareLimits.Default : FirmwareLimitOptions.Read(parsed));
         var root = new RootCommand("IommuLab: an executable model of the Linux IOMMU firmware-binding path.")
         {
-            TopologyCommand.Create(LoadDeviceTree),
-            DumpCommand.Create(LoadDeviceTree),
-            RunCommand.Create(LoadDeviceTree),
+            FirmwareLimitOptions.AddTo(TopologyCommand.Create(Load)),
+            FirmwareLimitOptions.AddTo(DumpCommand.Create(Load)),
+            FirmwareLimitOptions.AddTo(RunCommand.Create(Load)),
             ProfilesCommand.Create(),
-            LintCommand.Create(LoadDeviceTree),
-            CheckCommand.Create(LoadDeviceTree),
-            ReplayCommand.Create(LoadDeviceTree),
+            FirmwareLimitOptions.AddTo(LintCommand.Create(Load)),
+            FirmwareLimitOptions.AddTo(CheckCommand.Create(Load)),
+            FirmwareLimitOptions.AddTo(ReplayCommand.Create(Load)),
         };
         var config = new InvocationConfiguration { Output = stdout, Error = stderr };
-        var parsed = root.Parse(args);
+        parsed = root.Parse(args);
 
         // Usage errors exit 2 everywhere: 1 is reserved for "findings" / "violations".
         if (parsed.Errors.Count > 0)
@@ -56,17 +60,21 @@ public static class CliApp
     }
 
     /// <summary>Reads FILE (DTB or DTS) or a built-in <c>example:NAME</c>; failures are <see cref="FirmwareFormatException"/>.</summary>
-    public static DeviceTree LoadDeviceTree(string path)
+    public static DeviceTree LoadDeviceTree(string path) => LoadDeviceTree(path, FirmwareLimits.Default);
+
+    /// <summary>As <see cref="LoadDeviceTree(string)"/> under <paramref name="limits"/> (see <see cref="FirmwareLimitOptions"/>).</summary>
+    public static DeviceTree LoadDeviceTree(string path, FirmwareLimits limits)
     {
         ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(limits);
         if (path.StartsWith(BuiltInExamples.Prefix, StringComparison.Ordinal))
         {
             var name = path[BuiltInExamples.Prefix.Length..];
             var bytes = BuiltInExamples.Read(name)
                 ?? throw new FirmwareFormatException(path, "name", $"no such built-in example; known: {string.Join(", ", BuiltInExamples.Names)}");
-            return DeviceTreeLoader.Load(bytes, path);
+            return DeviceTreeLoader.Load(bytes, path, limits);
         }
 
-        return DeviceTreeLoader.LoadFile(path);
+        return DeviceTreeLoader.LoadFile(path, limits);
     }
 }

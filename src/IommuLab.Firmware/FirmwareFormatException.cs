@@ -22,4 +22,15 @@ public class FirmwareFormatException : Exception
 
     /// <summary>What was expected and what was found, without the location prefix.</summary>
     public string Detail { get; }
+
+    /// <summary>The size limit the input went past (its switch is <see cref="FirmwareLimits.Switch"/>), or null for a malformed input.</summary>
+    public FirmwareLimit? Limit { get; private set; }
+
+    /// <summary>Marks <paramref name="error"/> as a limit hit; the message already names the switch.</summary>
+    internal static T Exceeds<T>(T error, FirmwareLimit limit)
+        where T : FirmwareFormatException
+    {
+        error.Limit = limit;
+        return error;
+    }
 }

@@ -28,11 +28,11 @@ public static class AcpiInput
     }
 
     /// <summary>Loads the table; a malformed one is the <see cref="FirmwareFormatException"/>'s message with its offset.</summary>
-    public static (AcpiTable? Table, string? Error) Load(string path)
+    public static (AcpiTable? Table, string? Error) Load(string path, AcpiTableOptions? options = null)
     {
         try
         {
-            return (AcpiTable.LoadFile(path), null);
+            return (AcpiTable.LoadFile(path, options), null);
         }
         catch (Exception ex) when (ex is FirmwareFormatException or IOException or UnauthorizedAccessException)
         {

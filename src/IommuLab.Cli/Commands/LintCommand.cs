@@ -104,7 +104,7 @@ public static class LintCommand
                 }
             }
 
-            var options = new LintOptions { Profiles = profiles.Distinct().ToList() };
+            var options = new LintOptions { Profiles = profiles.Distinct().ToList(), Limits = FirmwareLimitOptions.Read(parse) };
             var files = LintInputs.Expand(given);
             var reports = Linter.LintMany(files, f => LintOne(f, load, options), parallelism);
             var run = new LintRun([.. options.Profiles.Select(p => p.Name)], threshold);

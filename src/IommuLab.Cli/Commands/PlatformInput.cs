@@ -45,13 +45,14 @@ public static class PlatformInput
     /// else is loaded as a device tree by <paramref name="load"/> and goes through <see cref="DtPlatformBuilder"/>.
     /// A malformed input is the parser's message (file, offset or path, what was expected).
     /// </summary>
-    public static (Platform? Platform, string? Error) Build(string file, Func<string, DeviceTree> load, PlatformKnobs knobs, IReadOnlyList<string> deviceKnobs, IReadOnlyList<string> pci)
+    /// <param name="acpiOptions">Limits for an IORT/VIOT (the CLI's --max-* switches); a device tree gets them from <paramref name="load"/>.</param>
+    public static (Platform? Platform, string? Error) Build(string file, Func<string, DeviceTree> load, PlatformKnobs knobs, IReadOnlyList<string> deviceKnobs, IReadOnlyList<string> pci, IommuLab.Firmware.Acpi.AcpiTableOptions? acpiOptions = null)
     {
         ArgumentNullException.ThrowIfNull(file);
         ArgumentNullException.ThrowIfNull(load);
         if (AcpiInput.IsAcpiTable(file))
         {
-            var (table, terr) = AcpiInput.Load(file);
+            var (table, terr) = AcpiInput.Load(file, acpiOptions);
             return table is null ? (null, terr) : AcpiPlatformBuilder.Build(table, knobs, deviceKnobs, pci);
         }
 

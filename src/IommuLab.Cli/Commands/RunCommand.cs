@@ -52,6 +52,7 @@ public static class RunCommand
                 new RunOptions { AutoWork = !parse.GetValue(manualWork) })
             {
                 Pci = parse.GetValue(pci) ?? [],
+                Limits = FirmwareLimitOptions.Read(parse),
             };
             var (result, err) = Execute(request, load);
             if (result is null)
@@ -79,6 +80,9 @@ public static class RunCommand
     {
         /// <summary><c>--pci</c> lists, "[BRIDGE=]LIST" or "[BRIDGE=]@FILE".</summary>
         public IReadOnlyList<string> Pci { get; init; } = [];
+
+        /// <summary>Limits for reading an IORT/VIOT (a device tree gets them from the loader).</summary>
+        public IommuLab.Firmware.FirmwareLimits Limits { get; init; } = IommuLab.Firmware.FirmwareLimits.Default;
     }
 
     /// <summary>Loads the firmware, builds the platform and profile, runs the schedule.</summary>
@@ -109,7 +113,7 @@ public static class RunCommand
             return (null, pcierr);
         }
 
-        var (platform, perr) = PlatformInput.Build(request.File, load, request.PlatformKnobs, request.Knobs, pciLists);
+        var (platform, perr) = PlatformInput.Build(request.File, load, request.PlatformKnobs, request.Knobs, pciLists, request.Limits.Acpi);
         if (platform is null)
         {
             return (null, perr);

@@ -40,7 +40,7 @@ public static class TopologyCommand
             var path = parseResult.GetValue(file)!;
             if (AcpiInput.IsAcpiTable(path))
             {
-                var (table, terr) = AcpiInput.Load(path);
+                var (table, terr) = AcpiInput.Load(path, FirmwareLimitOptions.Read(parseResult).Acpi);
                 if (table is null)
                 {
                     error.WriteLine(terr);

@@ -48,7 +48,7 @@ public enum AcpiTableError
     /// <summary>More nodes than <see cref="AcpiTableOptions.MaxNodes"/> allows.</summary>
     TooManyNodes,
 
-    /// <summary>More IORT ID mappings than <see cref="AcpiTableOptions.MaxIdMappings"/> allows.</summary>
+    /// <summary>More IORT ID mappings, or VIOT endpoint nodes, than <see cref="AcpiTableOptions.MaxIdMappings"/> allows.</summary>
     TooManyMappings,
 }
 

@@ -12,6 +12,6 @@ public sealed class AcpiTableOptions
     /// <summary>Most nodes in one table (the IORT node count; a VIOT's 16-bit count is capped too).</summary>
     public int MaxNodes { get; init; } = 1 << 16;
 
-    /// <summary>Most IORT ID mappings over all nodes of one table.</summary>
+    /// <summary>Most IORT ID mappings over all nodes of one table; in a VIOT, most PCI range and MMIO endpoint nodes.</summary>
     public int MaxIdMappings { get; init; } = 1 << 20;
 }

@@ -42,4 +42,51 @@ public static class DeviceTreeLoader
 
         return DtsParser.Parse(Encoding.UTF8.GetString(bytes), sourceName, dtsOptions);
     }
+
+    /// <summary>Loads <paramref name="path"/> under every limit of <paramref name="limits"/>, <c>iommu-map</c> entries included.</summary>
+    public static DeviceTree LoadFile(string path, FirmwareLimits limits)
+    {
+        ArgumentNullException.ThrowIfNull(limits);
+        var tree = LoadFile(path, limits.Dts, limits.Dtb);
+        CheckMappings(tree, path, limits.IommuMapEntries);
+        return tree;
+    }
+
+    /// <summary>Loads bytes under every limit of <paramref name="limits"/>, <c>iommu-map</c> entries included.</summary>
+    public static DeviceTree Load(byte[] bytes, string sourceName, FirmwareLimits limits)
+    {
+        ArgumentNullException.ThrowIfNull(limits);
+        var tree = Load(bytes, sourceName, limits.Dts, limits.Dtb);
+        CheckMappings(tree, sourceName, limits.IommuMapEntries);
+        return tree;
+    }
+
+    /// <summary>Bytes in the shortest <c>iommu-map</c> entry the limit counts: id-base, phandle, one output cell, length.</summary>
+    public const int IommuMapEntryBytes = 16;
+
+    /// <summary>
+    /// Refuses a tree whose <c>iommu-map</c> properties hold more than <paramref name="max"/> entries in all, counting
+    /// each started 16 bytes as one entry (the layout every kernel before v7.2 reads), so the decoder's work stays bounded.
+    /// </summary>
+    public static void CheckMappings(DeviceTree tree, string sourceName, int max)
+    {
+        ArgumentNullException.ThrowIfNull(tree);
+        ArgumentNullException.ThrowIfNull(sourceName);
+        var total = 0L;
+        foreach (var node in tree.AllNodes())
+        {
+            var map = node.FindProperty("iommu-map");
+            if (map is null)
+            {
+                continue;
+            }
+
+            total += (map.Length + IommuMapEntryBytes - 1) / IommuMapEntryBytes;
+            if (total > max)
+            {
+                throw FirmwareFormatException.Exceeds(new FirmwareFormatException(sourceName, node.Path,
+                    $"expected at most {max} iommu-map entries in the tree, found this node's {map.Length}-byte iommu-map bringing the total to {total}{FirmwareLimits.Hint(FirmwareLimit.Mappings, "FirmwareLimits.MaxMappings")}"), FirmwareLimit.Mappings);
+            }
+        }
+    }
 }

@@ -270,7 +270,7 @@ public static class DtbReader
 
                         if (++_nodes > options.MaxNodes)
                         {
-                            throw Error(DtbError.TooManyNodes, tokenAt, $"expected at most {options.MaxNodes} nodes (DtbReaderOptions.MaxNodes), found more");
+                            throw FirmwareFormatException.Exceeds(Error(DtbError.TooManyNodes, tokenAt, $"expected at most {options.MaxNodes} nodes, found node number {_nodes} ('{name}'){FirmwareLimits.Hint(FirmwareLimit.Nodes, "DtbReaderOptions.MaxNodes")}"), FirmwareLimit.Nodes);
                         }
 
                         var node = new DtNode(name) { DtbOffset = tokenAt };
@@ -293,7 +293,7 @@ public static class DtbReader
 
                         if (depth >= options.MaxDepth)
                         {
-                            throw Error(DtbError.TooDeep, tokenAt, $"{node.Path}: nesting deeper than {options.MaxDepth} levels");
+                            throw FirmwareFormatException.Exceeds(Error(DtbError.TooDeep, tokenAt, $"{node.Path}: expected at most {options.MaxDepth} levels of nodes counting the root, found one at level {depth + 1}{FirmwareLimits.Hint(FirmwareLimit.Depth, "DtbReaderOptions.MaxDepth")}"), FirmwareLimit.Depth);
                         }
 
                         if (depth == frames.Count)
@@ -398,7 +398,7 @@ public static class DtbReader
 
             if (len > (uint)options.MaxPropertyLength)
             {
-                throw Error(DtbError.PropertyTooLong, p, $"{frame.Node.Path}: expected a property value of at most {options.MaxPropertyLength} bytes (DtbReaderOptions.MaxPropertyLength), found {len}");
+                throw FirmwareFormatException.Exceeds(Error(DtbError.PropertyTooLong, p, $"{frame.Node.Path}: expected a property value of at most {options.MaxPropertyLength} bytes, found {len}{FirmwareLimits.Hint(FirmwareLimit.PropertySize, "DtbReaderOptions.MaxPropertyLength")}"), FirmwareLimit.PropertySize);
             }
 
             var name = PropertyName(span, nameOff, p + 4);

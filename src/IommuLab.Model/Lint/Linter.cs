@@ -12,6 +12,9 @@ public sealed record LintOptions
 {
     public IReadOnlyList<Profile> Profiles { get; init; } = Kernel.Profiles.All;
 
+    /// <summary>Size limits for reading the input (the CLI's --max-* switches).</summary>
+    public FirmwareLimits Limits { get; init; } = FirmwareLimits.Default;
+
     public static LintOptions Default { get; } = new();
 }
 
@@ -69,14 +72,15 @@ public static class Linter
     {
         ArgumentNullException.ThrowIfNull(bytes);
         ArgumentNullException.ThrowIfNull(sourceName);
+        var limits = (options ?? LintOptions.Default).Limits;
         try
         {
             if (AcpiTable.LooksLikeAcpiTable(bytes))
             {
-                return LintAcpi(AcpiTable.Load(bytes, sourceName), sourceName);
+                return LintAcpi(AcpiTable.Load(bytes, sourceName, limits.Acpi), sourceName);
             }
 
-            var tree = DeviceTreeLoader.Load(bytes, sourceName);
+            var tree = DeviceTreeLoader.Load(bytes, sourceName, limits);
             return LintTree(tree, sourceName, options) with { Kind = DtbReader.LooksLikeDtb(bytes) ? LintInputKind.Dtb : LintInputKind.Dts };
         }
         catch (FirmwareFormatException ex)

@@ -48,8 +48,8 @@ internal static class IortReader
 
         if (nodeCount > (uint)options.MaxNodes)
         {
-            throw new AcpiFormatException(source, AcpiTableError.TooManyNodes, 36,
-                $"expected at most {options.MaxNodes} nodes (AcpiTableOptions.MaxNodes), found a node count of {nodeCount}");
+            throw FirmwareFormatException.Exceeds(new AcpiFormatException(source, AcpiTableError.TooManyNodes, 36,
+                $"expected at most {options.MaxNodes} nodes, found a node count of {nodeCount}{FirmwareLimits.Hint(FirmwareLimit.Nodes, "AcpiTableOptions.MaxNodes")}"), FirmwareLimit.Nodes);
         }
 
         var nodes = new List<IortNode>((int)nodeCount);
@@ -63,8 +63,8 @@ internal static class IortReader
             mappings += node.Mappings.Count;
             if (mappings > options.MaxIdMappings)
             {
-                throw new AcpiFormatException(source, AcpiTableError.TooManyMappings, off + 8,
-                    $"expected at most {options.MaxIdMappings} ID mappings in the table (AcpiTableOptions.MaxIdMappings), {Describe(node.Header)} brings the total to {mappings}");
+                throw FirmwareFormatException.Exceeds(new AcpiFormatException(source, AcpiTableError.TooManyMappings, off + 8,
+                    $"expected at most {options.MaxIdMappings} ID mappings in the table, found {Describe(node.Header)} bringing the total to {mappings}{FirmwareLimits.Hint(FirmwareLimit.Mappings, "AcpiTableOptions.MaxIdMappings")}"), FirmwareLimit.Mappings);
             }
 
             nodes.Add(node);

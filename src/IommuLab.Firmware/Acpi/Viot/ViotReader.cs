@@ -36,15 +36,23 @@ internal static class ViotReader
 
         if (count > options.MaxNodes)
         {
-            throw new AcpiFormatException(source, AcpiTableError.TooManyNodes, 36,
-                $"expected at most {options.MaxNodes} nodes (AcpiTableOptions.MaxNodes), found a node count of {count}");
+            throw FirmwareFormatException.Exceeds(new AcpiFormatException(source, AcpiTableError.TooManyNodes, 36,
+                $"expected at most {options.MaxNodes} nodes, found a node count of {count}{FirmwareLimits.Hint(FirmwareLimit.Nodes, "AcpiTableOptions.MaxNodes")}"), FirmwareLimit.Nodes);
         }
 
         var nodes = new List<ViotNode>(count);
         var off = (int)offset;
+        var endpoints = 0;
         for (var i = 0; i < count; i++)
         {
             var node = ReadNode(t, off, i, source, problems);
+            if (node is ViotPciRange or ViotMmioEndpoint && ++endpoints > options.MaxIdMappings)
+            {
+                // Each endpoint node is one mapping onto a virtio-iommu, as an IORT ID mapping is.
+                throw FirmwareFormatException.Exceeds(new AcpiFormatException(source, AcpiTableError.TooManyMappings, off,
+                    $"expected at most {options.MaxIdMappings} endpoint (PCI range and MMIO endpoint) nodes, found endpoint node number {endpoints}{FirmwareLimits.Hint(FirmwareLimit.Mappings, "AcpiTableOptions.MaxIdMappings")}"), FirmwareLimit.Mappings);
+            }
+
             nodes.Add(node);
             off += node.Length;
         }

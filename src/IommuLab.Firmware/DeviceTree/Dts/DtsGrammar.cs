@@ -300,13 +300,13 @@ internal sealed class DtsGrammar
 
         if (depth >= _options.MaxNodeDepth)
         {
-            throw Error(open, $"nodes nested too deeply (the limit is {_options.MaxNodeDepth} levels)");
+            throw FirmwareFormatException.Exceeds(Error(open, $"expected at most {_options.MaxNodeDepth} levels of nodes counting the root, found node '{name}' at level {depth + 1}{FirmwareLimits.Hint(FirmwareLimit.Depth, "DtsParserOptions.MaxNodeDepth")}"), FirmwareLimit.Depth);
         }
 
         // Counted as written (amendments included): the merged tree can only be smaller.
         if (++_nodes > _options.MaxNodes)
         {
-            throw Error(open, $"more than {_options.MaxNodes} nodes (DtsParserOptions.MaxNodes)");
+            throw FirmwareFormatException.Exceeds(Error(open, $"expected at most {_options.MaxNodes} node bodies (amendments included), found node body number {_nodes} ('{(name.Length == 0 ? "/" : name)}'){FirmwareLimits.Hint(FirmwareLimit.Nodes, "DtsParserOptions.MaxNodes")}"), FirmwareLimit.Nodes);
         }
 
         Next();
@@ -481,7 +481,7 @@ internal sealed class DtsGrammar
 
             if (_value.Length > _options.MaxPropertyLength)
             {
-                throw Error(t, $"property '{name}' is longer than the limit of {_options.MaxPropertyLength} bytes");
+                throw FirmwareFormatException.Exceeds(Error(t, $"expected property '{name}' to be at most {_options.MaxPropertyLength} bytes, found {_value.Length} bytes so far{FirmwareLimits.Hint(FirmwareLimit.PropertySize, "DtsParserOptions.MaxPropertyLength")}"), FirmwareLimit.PropertySize);
             }
 
             ParseValueLabels();
@@ -625,7 +625,7 @@ internal sealed class DtsGrammar
             var count = length ?? (fileLength - offset);
             if (count > (ulong)_options.MaxPropertyLength)
             {
-                throw Error(nameToken, $"/incbin/ data is longer than the limit of {_options.MaxPropertyLength} bytes");
+                throw FirmwareFormatException.Exceeds(Error(nameToken, $"expected /incbin/ data of at most {_options.MaxPropertyLength} bytes, found {count} bytes to read{FirmwareLimits.Hint(FirmwareLimit.PropertySize, "DtsParserOptions.MaxPropertyLength")}"), FirmwareLimit.PropertySize);
             }
 
             _value.Append(DtsInputFile.ReadExactly(file, (long)offset, (int)count));
@@ -669,7 +669,7 @@ internal sealed class DtsGrammar
     {
         if (depth > _options.MaxExpressionDepth)
         {
-            throw Error(t, $"expression nested too deeply (the limit is {_options.MaxExpressionDepth} levels)");
+            throw FirmwareFormatException.Exceeds(Error(t, $"expected an expression nested at most {_options.MaxExpressionDepth} levels deep, found deeper nesting{FirmwareLimits.Hint(FirmwareLimit.ExpressionDepth, "DtsParserOptions.MaxExpressionDepth")}"), FirmwareLimit.ExpressionDepth);
         }
     }
 

@@ -810,7 +810,7 @@ internal sealed class DtsLexer
         var path = ResolveFile(name) ?? throw Error(i, $"cannot find include file \"{name}\" (looked in {string.Join(", ", SearchFolders())})");
         if (_includeStack.Count + 1 > _options.MaxIncludeDepth)
         {
-            throw Error(directiveStart, $"includes nested too deeply (the limit is {_options.MaxIncludeDepth})");
+            throw FirmwareFormatException.Exceeds(Error(directiveStart, $"expected /include/ nested at most {_options.MaxIncludeDepth} files deep, found \"{name}\" at depth {_includeStack.Count + 1}{FirmwareLimits.Hint(FirmwareLimit.IncludeDepth, "DtsParserOptions.MaxIncludeDepth")}"), FirmwareLimit.IncludeDepth);
         }
 
         if (path == _file.FullPath || _includeStack.Any(f => f.FullPath == path))

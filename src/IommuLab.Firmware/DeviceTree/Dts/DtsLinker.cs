@@ -77,9 +77,9 @@ internal sealed class DtsLinker
         while (stack.Count > 0)
         {
             var (n, depth) = stack.Pop();
-            if (depth > _options.MaxNodeDepth)
+            if (depth >= _options.MaxNodeDepth)
             {
-                throw n.Origin.Error($"nodes nested too deeply (the limit is {_options.MaxNodeDepth} levels)");
+                throw FirmwareFormatException.Exceeds(n.Origin.Error($"{n.FullPath()}: expected at most {_options.MaxNodeDepth} levels of nodes counting the root, found one at level {depth + 1} after merging{FirmwareLimits.Hint(FirmwareLimit.Depth, "DtsParserOptions.MaxNodeDepth")}"), FirmwareLimit.Depth);
             }
 
             list.Add(n);
@@ -398,7 +398,7 @@ internal sealed class DtsLinker
                 data.Append(0);
                 if (data.Length > _options.MaxPropertyLength)
                 {
-                    throw p.Origin.Error($"property '{p.Name}' is longer than the limit of {_options.MaxPropertyLength} bytes");
+                    throw FirmwareFormatException.Exceeds(p.Origin.Error($"expected property '{p.Name}' to be at most {_options.MaxPropertyLength} bytes, found {data.Length} bytes so far{FirmwareLimits.Hint(FirmwareLimit.PropertySize, "DtsParserOptions.MaxPropertyLength")}"), FirmwareLimit.PropertySize);
                 }
             }
 
