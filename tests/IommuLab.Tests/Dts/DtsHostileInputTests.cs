@@ -60,11 +60,11 @@ public sealed class DtsHostileInputTests
     public void Deeply_nested_parentheses_hit_the_expression_limit()
     {
         var source = "/dts-v1/; / { p = <" + new string('(', 100_000) + "1" + new string(')', 100_000) + ">; };";
-        Assert.Contains("nested too deeply", DtsTestSupport.Reject(source).Message);
+        Assert.Contains("raise the limit with --max-expression-depth", DtsTestSupport.Reject(source).Message);
         var unary = "/dts-v1/; / { p = <(" + string.Concat(Enumerable.Repeat("- ", 100_000)) + "1)>; };";
-        Assert.Contains("nested too deeply", DtsTestSupport.Reject(unary).Message);
+        Assert.Contains("raise the limit with --max-expression-depth", DtsTestSupport.Reject(unary).Message);
         var ternary = "/dts-v1/; / { p = <(" + string.Concat(Enumerable.Repeat("1 ? 1 : ", 100_000)) + "1)>; };";
-        Assert.Contains("nested too deeply", DtsTestSupport.Reject(ternary).Message);
+        Assert.Contains("raise the limit with --max-expression-depth", DtsTestSupport.Reject(ternary).Message);
     }
 
     [Fact]
@@ -84,7 +84,7 @@ public sealed class DtsHostileInputTests
         }
 
         var e = DtsTestSupport.Reject(sb.ToString());
-        Assert.Contains("nested too deeply", e.Message);
+        Assert.Contains("raise the limit with --max-depth", e.Message);
     }
 
     [Fact]
@@ -92,7 +92,7 @@ public sealed class DtsHostileInputTests
     {
         var options = new DtsParserOptions { MaxNodeDepth = 8 };
         var source = "/dts-v1/; / { a { b { c { d { x: e { }; }; }; }; }; }; &x { f { g { h { i { }; }; }; }; };";
-        Assert.Contains("nested too deeply", DtsTestSupport.Reject(source, options: options).Message);
+        Assert.Contains("raise the limit with --max-depth", DtsTestSupport.Reject(source, options: options).Message);
     }
 
     [Fact]
@@ -121,7 +121,7 @@ public sealed class DtsHostileInputTests
         var main = dir.Write("main.dts", "/dts-v1/;\n/include/ \"f0.dtsi\"\n");
         Assert.NotNull(DtsParser.ParseFile(main));
         var e = Assert.Throws<DtsSyntaxException>(() => DtsParser.ParseFile(main, new DtsParserOptions { MaxIncludeDepth = 5 }));
-        Assert.Contains("nested too deeply", e.Message);
+        Assert.Contains("raise the limit with --max-include-depth", e.Message);
     }
 
     [Fact]

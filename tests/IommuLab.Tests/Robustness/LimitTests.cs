@@ -27,7 +27,7 @@ public sealed class LimitTests
         Assert.Equal(10, DtbReader.Read(blob, "ten", new DtbReaderOptions { MaxNodes = 10 }).AllNodes().Count());
         var e = Assert.Throws<DtbFormatException>(() => DtbReader.Read(blob, "ten", new DtbReaderOptions { MaxNodes = 9 }));
         Assert.Equal(DtbError.TooManyNodes, e.Kind);
-        Assert.Contains("expected at most 9 nodes (DtbReaderOptions.MaxNodes)", e.Message);
+        Assert.Contains("expected at most 9 nodes, found node number 10 ('n8'); raise the limit with --max-nodes (DtbReaderOptions.MaxNodes)", e.Message);
         Assert.StartsWith("ten: offset 0x", e.Message);
     }
 
@@ -38,7 +38,7 @@ public sealed class LimitTests
         Assert.NotNull(DtbReader.Read(blob, "p", new DtbReaderOptions { MaxPropertyLength = 100 }));
         var e = Assert.Throws<DtbFormatException>(() => DtbReader.Read(blob, "p", new DtbReaderOptions { MaxPropertyLength = 99 }));
         Assert.Equal(DtbError.PropertyTooLong, e.Kind);
-        Assert.Contains("/n0: expected a property value of at most 99 bytes (DtbReaderOptions.MaxPropertyLength), found 100", e.Message);
+        Assert.Contains("/n0: expected a property value of at most 99 bytes, found 100; raise the limit with --max-property-size (DtbReaderOptions.MaxPropertyLength)", e.Message);
     }
 
     [Fact]
@@ -63,7 +63,7 @@ public sealed class LimitTests
         Assert.NotNull(DtsParser.Parse(Source, "n.dts", new DtsParserOptions { MaxNodes = 4 }));
         var e = Assert.Throws<DtsSyntaxException>(() => DtsParser.Parse(Source, "n.dts", new DtsParserOptions { MaxNodes = 3 }));
         Assert.Equal((3, 7), (e.Line, e.Column));
-        Assert.Contains("more than 3 nodes (DtsParserOptions.MaxNodes)", e.Message);
+        Assert.Contains("expected at most 3 node bodies (amendments included), found node body number 4; raise the limit with --max-nodes (DtsParserOptions.MaxNodes)", e.Message);
     }
 
     [Fact]
@@ -94,7 +94,7 @@ public sealed class LimitTests
         Assert.Equal(5, ((Firmware.Acpi.Iort.IortTable)AcpiTable.Load(table, "t", new AcpiTableOptions { MaxNodes = 5 })).Nodes.Count);
         var e = Assert.Throws<AcpiFormatException>(() => AcpiTable.Load(table, "t", new AcpiTableOptions { MaxNodes = 4 }));
         Assert.Equal((AcpiTableError.TooManyNodes, 36L), (e.Kind, e.Offset));
-        Assert.Contains("expected at most 4 nodes (AcpiTableOptions.MaxNodes), found a node count of 5", e.Message);
+        Assert.Contains("expected at most 4 nodes, found a node count of 5; raise the limit with --max-nodes (AcpiTableOptions.MaxNodes)", e.Message);
     }
 
     [Fact]
@@ -104,8 +104,8 @@ public sealed class LimitTests
         Assert.NotNull(AcpiTable.Load(table, "t", new AcpiTableOptions { MaxIdMappings = 8 }));
         var e = Assert.Throws<AcpiFormatException>(() => AcpiTable.Load(table, "t", new AcpiTableOptions { MaxIdMappings = 7 }));
         Assert.Equal(AcpiTableError.TooManyMappings, e.Kind);
-        Assert.Contains("(AcpiTableOptions.MaxIdMappings), the root complex node at 0x", e.Message);
-        Assert.Contains("brings the total to 8", e.Message);
+        Assert.Contains("expected at most 7 ID mappings in the table, found the root complex node at 0x", e.Message);
+        Assert.Contains("bringing the total to 8; raise the limit with --max-mappings (AcpiTableOptions.MaxIdMappings)", e.Message);
     }
 
     [Fact]

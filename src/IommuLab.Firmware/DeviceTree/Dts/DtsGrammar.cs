@@ -306,7 +306,7 @@ internal sealed class DtsGrammar
         // Counted as written (amendments included): the merged tree can only be smaller.
         if (++_nodes > _options.MaxNodes)
         {
-            throw FirmwareFormatException.Exceeds(Error(open, $"expected at most {_options.MaxNodes} node bodies (amendments included), found node body number {_nodes} ('{(name.Length == 0 ? "/" : name)}'){FirmwareLimits.Hint(FirmwareLimit.Nodes, "DtsParserOptions.MaxNodes")}"), FirmwareLimit.Nodes);
+            throw FirmwareFormatException.Exceeds(Error(open, $"expected at most {_options.MaxNodes} node bodies (amendments included), found node body number {_nodes}{(name.Length == 0 ? "" : $" ('{name}')")}{FirmwareLimits.Hint(FirmwareLimit.Nodes, "DtsParserOptions.MaxNodes")}"), FirmwareLimit.Nodes);
         }
 
         Next();
