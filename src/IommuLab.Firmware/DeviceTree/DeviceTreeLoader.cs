@@ -34,6 +34,12 @@ public static class DeviceTreeLoader
         }
 
         var nul = Array.IndexOf(bytes, (byte)0);
+        if (nul >= 0 && OtherAcpiTable(bytes) is { } signature)
+        {
+            throw new FirmwareFormatException(sourceName, "offset 0x0",
+                $"expected a DTB (magic 0xd00dfeed), DTS source text, or an IORT or VIOT table, found an ACPI {signature} table");
+        }
+
         if (nul >= 0)
         {
             throw new FirmwareFormatException(sourceName, $"offset 0x{nul:x}",
@@ -88,5 +94,17 @@ public static class DeviceTreeLoader
                     $"expected at most {max} iommu-map entries in the tree, found this node's {map.Length}-byte iommu-map bringing the total to {total}{FirmwareLimits.Hint(FirmwareLimit.Mappings, "FirmwareLimits.MaxMappings")}"), FirmwareLimit.Mappings);
             }
         }
+    }
+
+    /// <summary>The signature of an ACPI table other than IORT/VIOT (DMAR, IVRS, DSDT...): four capitals or digits and a Length that fits.</summary>
+    private static string? OtherAcpiTable(byte[] bytes)
+    {
+        if (bytes.Length < 36 || !bytes.AsSpan(0, 4).ToArray().All(b => b is (>= (byte)'A' and <= (byte)'Z') or (>= (byte)'0' and <= (byte)'9')))
+        {
+            return null;
+        }
+
+        var length = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(4));
+        return length >= 36 && length <= bytes.Length ? Encoding.ASCII.GetString(bytes, 0, 4) : null;
     }
 }
