@@ -71,7 +71,7 @@ public static class CliApp
         {
             var name = path[BuiltInExamples.Prefix.Length..];
             var bytes = BuiltInExamples.Read(name)
-                ?? throw new FirmwareFormatException(path, "name", $"no such built-in example; known: {string.Join(", ", BuiltInExamples.Names)}");
+                ?? throw new FirmwareFormatException(path, "name", $"expected a built-in example ({string.Join(", ", BuiltInExamples.Names)}), found '{name}'");
             return DeviceTreeLoader.Load(bytes, path, limits);
         }
 

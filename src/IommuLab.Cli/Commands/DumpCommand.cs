@@ -35,7 +35,7 @@ public static class DumpCommand
                 {
                     if (outPath is null)
                     {
-                        stderr.WriteLine("dump: -O dtb writes binary data; give a file with -o");
+                        stderr.WriteLine("iommulab dump: -O dtb: expected an output file (-o FILE) for the binary DTB, found none: it is not written to a terminal");
                         return CliApp.ExitBadInput;
                     }
 
@@ -61,7 +61,7 @@ public static class DumpCommand
             }
             catch (IOException ex)
             {
-                stderr.WriteLine($"dump: {ex.Message}");
+                stderr.WriteLine($"iommulab dump: {parse.GetValue(output)}: cannot write the output: {ex.Message}");
                 return CliApp.ExitBadInput;
             }
         });

@@ -93,13 +93,13 @@ public static class LintCommand
                 {
                     if (BuiltInExamples.Read(path[BuiltInExamples.Prefix.Length..]) is null)
                     {
-                        stderr.WriteLine($"iommulab lint: {path}: no such built-in example; known: {string.Join(", ", BuiltInExamples.Names)}");
+                        stderr.WriteLine($"iommulab lint: {path}: name: expected a built-in example ({string.Join(", ", BuiltInExamples.Names)}), found '{path[BuiltInExamples.Prefix.Length..]}'");
                         return CliApp.ExitBadInput;
                     }
                 }
                 else if (!File.Exists(path) && !Directory.Exists(path))
                 {
-                    stderr.WriteLine($"iommulab lint: {path}: no such file or directory");
+                    stderr.WriteLine($"iommulab lint: {path}: file: expected a file or a directory, found no such file or directory");
                     return CliApp.ExitBadInput;
                 }
             }

@@ -49,7 +49,7 @@ public static class TopologyCommand
 
                 if (parseResult.GetValue(format) != TopologyFormat.Text)
                 {
-                    error.WriteLine($"{path}: an IORT/VIOT table has only the text format");
+                    error.WriteLine($"{path}: --format: expected text for an IORT/VIOT table (it has no other format), found {parseResult.GetValue(format).ToString().ToLowerInvariant()}");
                     return CliApp.ExitBadInput;
                 }
 

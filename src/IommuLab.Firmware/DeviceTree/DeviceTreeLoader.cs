@@ -36,8 +36,9 @@ public static class DeviceTreeLoader
         var nul = Array.IndexOf(bytes, (byte)0);
         if (nul >= 0 && OtherAcpiTable(bytes) is { } signature)
         {
-            throw new FirmwareFormatException(sourceName, "offset 0x0",
-                $"expected a DTB (magic 0xd00dfeed), DTS source text, or an IORT or VIOT table, found an ACPI {signature} table");
+            throw new FirmwareFormatException(sourceName, "offset 0x0", signature is "IORT" or "VIOT"
+                ? $"expected a device tree (a DTB or DTS source text), found an ACPI {signature} table: this command reads device trees only"
+                : $"expected a device tree (a DTB or DTS source text) or an IORT or VIOT table, found an ACPI {signature} table");
         }
 
         if (nul >= 0)

@@ -68,12 +68,12 @@ public static class DtbReader
             var headerSize = version >= 17 ? Fdt.HeaderSizeV17 : Fdt.HeaderSizeV16;
             if (totalSize > (uint)span.Length)
             {
-                throw Error(DtbError.TotalSizeBeyondFile, 4, $"totalsize {totalSize} runs past the end of the file ({span.Length} bytes)");
+                throw Error(DtbError.TotalSizeBeyondFile, 4, $"expected totalsize at most the file's {span.Length} bytes, found totalsize {totalSize}: the blob runs past the end of the file");
             }
 
             if (totalSize < headerSize)
             {
-                throw Error(DtbError.TooSmall, 4, $"totalsize {totalSize} is smaller than the {headerSize}-byte header");
+                throw Error(DtbError.TooSmall, 4, $"expected totalsize of at least the {headerSize}-byte header, found totalsize {totalSize}");
             }
 
             var size = (int)totalSize;
@@ -98,7 +98,7 @@ public static class DtbReader
 
             if (rsvOff < headerSize || rsvOff > totalSize)
             {
-                throw Error(DtbError.BlockOutOfBounds, 16, $"memory reservation block offset 0x{rsvOff:x} is outside 0x{headerSize:x}..0x{totalSize:x}");
+                throw Error(DtbError.BlockOutOfBounds, 16, $"expected the memory reservation block offset between 0x{headerSize:x} and 0x{totalSize:x}, found 0x{rsvOff:x}");
             }
 
             _structOff = (int)structOff;
@@ -107,14 +107,14 @@ public static class DtbReader
             _stringsSize = (int)stringsSize;
             if (structSize is uint s2 && Overlap(structOff, s2, stringsOff, stringsSize))
             {
-                throw Error(DtbError.BlocksOverlap, 12, $"structure block 0x{structOff:x}+0x{s2:x} and strings block 0x{stringsOff:x}+0x{stringsSize:x} overlap");
+                throw Error(DtbError.BlocksOverlap, 12, $"expected the structure and strings blocks not to overlap, found structure block 0x{structOff:x}+0x{s2:x} and strings block 0x{stringsOff:x}+0x{stringsSize:x}");
             }
 
             var reservations = ReadReservations(span, (int)rsvOff, size, out var rsvEnd);
             if (Overlap(rsvOff, (uint)(rsvEnd - rsvOff), structOff, structSize ?? 1)
                 || Overlap(rsvOff, (uint)(rsvEnd - rsvOff), stringsOff, stringsSize))
             {
-                throw Error(DtbError.BlocksOverlap, 16, $"memory reservation block 0x{rsvOff:x}..0x{rsvEnd:x} overlaps the structure or strings block");
+                throw Error(DtbError.BlocksOverlap, 16, $"expected the memory reservation block not to overlap the structure or strings block, found it at 0x{rsvOff:x}..0x{rsvEnd:x}");
             }
 
             // Names are cached by strings-block offset; the cache is pooled because a fresh
@@ -164,7 +164,7 @@ public static class DtbReader
         {
             if (off < headerSize || (ulong)off + len > (ulong)total)
             {
-                throw Error(DtbError.BlockOutOfBounds, field, $"{what} 0x{off:x}+0x{len:x} lies outside the blob (header 0x{headerSize:x}, totalsize 0x{total:x})");
+                throw Error(DtbError.BlockOutOfBounds, field, $"expected the {what} between the header's end 0x{headerSize:x} and totalsize 0x{total:x}, found 0x{off:x}+0x{len:x}");
             }
         }
 
@@ -309,7 +309,7 @@ public static class DtbReader
                     case Fdt.EndNode:
                         if (depth == 0)
                         {
-                            throw Error(DtbError.UnbalancedNode, tokenAt, "found FDT_END_NODE with no open node");
+                            throw Error(DtbError.UnbalancedNode, tokenAt, "expected FDT_BEGIN_NODE, FDT_PROP or FDT_END, found FDT_END_NODE with no open node");
                         }
 
                         frames[--depth].FinishProperties(_source);
@@ -318,7 +318,7 @@ public static class DtbReader
                     case Fdt.Prop:
                         if (depth == 0)
                         {
-                            throw Error(DtbError.UnbalancedNode, tokenAt, "found FDT_PROP outside any node");
+                            throw Error(DtbError.UnbalancedNode, tokenAt, "expected FDT_BEGIN_NODE, found FDT_PROP outside any node");
                         }
 
                         p = ReadProperty(span, p, tokenAt, frames[depth - 1]);
@@ -332,7 +332,7 @@ public static class DtbReader
                         {
                             throw Error(DtbError.UnbalancedNode, tokenAt, root is null
                                 ? "expected the root FDT_BEGIN_NODE, found FDT_END"
-                                : $"found FDT_END with {depth} node(s) still open ({frames[depth - 1].Node.Path})");
+                                : $"expected FDT_END_NODE, found FDT_END with {depth} node(s) still open ({frames[depth - 1].Node.Path})");
                         }
 
                         ended = true;
@@ -393,7 +393,7 @@ public static class DtbReader
             var valueAt = p + 8;
             if (len > (uint)(_structEnd - valueAt))
             {
-                throw Error(DtbError.PropertyPastBlock, p, $"property value of {len} bytes runs past the end of the structure block (0x{_structEnd:x})");
+                throw Error(DtbError.PropertyPastBlock, p, $"expected a property value ending within the structure block (end 0x{_structEnd:x}), found a length of {len} bytes");
             }
 
             if (len > (uint)options.MaxPropertyLength)
@@ -461,12 +461,12 @@ public static class DtbReader
             var ph = BinaryPrimitives.ReadUInt32BigEndian(value);
             if (ph is 0 or uint.MaxValue)
             {
-                throw Error(DtbError.InvalidPhandle, valueAt, $"{node.Path}: {name} 0x{ph:x} is reserved (0 and 0xffffffff never name a node)");
+                throw Error(DtbError.InvalidPhandle, valueAt, $"{node.Path}: expected a {name} other than 0 and 0xffffffff (they never name a node), found 0x{ph:x}: it is reserved");
             }
 
             if (_phandles.TryGetValue(ph, out var other) && !ReferenceEquals(other, node))
             {
-                throw Error(DtbError.DuplicatePhandle, valueAt, $"{node.Path}: phandle 0x{ph:x} is already used by {other.Path}");
+                throw Error(DtbError.DuplicatePhandle, valueAt, $"{node.Path}: expected a unique phandle, found phandle 0x{ph:x}, which is already used by {other.Path}");
             }
 
             if (!frame.HasPhandle)
@@ -480,7 +480,7 @@ public static class DtbReader
         {
             if (nameOff >= (uint)_stringsSize)
             {
-                throw Error(DtbError.BlockOutOfBounds, fieldAt, $"property name offset 0x{nameOff:x} lies outside the strings block (size 0x{_stringsSize:x})");
+                throw Error(DtbError.BlockOutOfBounds, fieldAt, $"expected a property name offset inside the strings block (size 0x{_stringsSize:x}), found 0x{nameOff:x}");
             }
 
             if (_nameCache[nameOff] is string cached)

@@ -85,7 +85,7 @@ public sealed class CliTests
         {
             var (code, _, err) = Run(command, path);
             Assert.Equal(2, code);
-            Assert.Equal($"{path}: offset 0x4: totalsize {blob.Length} runs past the end of the file ({blob.Length / 2} bytes)", err.TrimEnd());
+            Assert.Equal($"{path}: offset 0x4: expected totalsize at most the file's {blob.Length / 2} bytes, found totalsize {blob.Length}: the blob runs past the end of the file", err.TrimEnd());
         }
     }
 
@@ -113,6 +113,6 @@ public sealed class CliTests
     {
         var (code, _, err) = Run("topology", "example:nope");
         Assert.Equal(2, code);
-        Assert.Contains("no such built-in example; known: t8103-asahi", err);
+        Assert.Contains("expected a built-in example (t8103-asahi), found", err);
     }
 }

@@ -163,7 +163,7 @@ public sealed class LintCommandTests
     {
         var (exit, _, stderr) = Run("/nonexistent/board.dtb");
         Assert.Equal(2, exit);
-        Assert.Equal("iommulab lint: /nonexistent/board.dtb: no such file or directory\n", stderr);
+        Assert.Equal("iommulab lint: /nonexistent/board.dtb: file: expected a file or a directory, found no such file or directory\n", stderr);
         Assert.Equal(2, Run("example:no-such-board").Exit);
     }
 

@@ -619,7 +619,7 @@ internal sealed class DtsGrammar
             var fileLength = (ulong)file.Length;
             if (offset > fileLength || (length is ulong len && len > fileLength - offset))
             {
-                throw Error(nameToken, $"/incbin/ range ({offset}, {length}) is beyond the end of \"{name}\" ({fileLength} bytes)");
+                throw Error(nameToken, $"expected an /incbin/ range within \"{name}\" ({fileLength} bytes), found offset {offset}, length {(length is ulong l ? l.ToString(System.Globalization.CultureInfo.InvariantCulture) : "to the end")}: it is beyond the end");
             }
 
             var count = length ?? (fileLength - offset);

@@ -20,7 +20,7 @@ internal static class DtsInputFile
         var maxBytes = maxChars >= (Array.MaxLength - 4) / 4 ? Array.MaxLength : (maxChars * 4) + 4;
         if (stream.Length > maxBytes)
         {
-            throw new IOException($"the file is {stream.Length} bytes, more than a source of {maxChars} characters can be");
+            throw new IOException($"expected at most {maxChars} characters (the source size limit), found a file of {stream.Length} bytes");
         }
 
         var bytes = ReadExactly(stream, 0, (int)stream.Length);
@@ -35,7 +35,7 @@ internal static class DtsInputFile
         if (!stream.CanSeek)
         {
             stream.Dispose();
-            throw new IOException("it is not a regular file (a pipe, socket or terminal)");
+            throw new IOException("expected a regular file, found a pipe, socket or terminal");
         }
 
         return stream;
@@ -50,7 +50,7 @@ internal static class DtsInputFile
         stream.ReadExactly(bytes);
         if (offset + count == stream.Length && stream.ReadByte() >= 0)
         {
-            throw new IOException("it reads past its reported length (a device, not a regular file)");
+            throw new IOException("expected a regular file, found a device: it reads past its reported length");
         }
 
         return bytes;
