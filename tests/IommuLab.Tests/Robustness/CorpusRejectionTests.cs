@@ -88,4 +88,22 @@ public sealed class CorpusRejectionTests
         AssertCleanError(e.Message, path);
         Assert.IsAssignableFrom<FirmwareFormatException>(e);
     }
+
+    [Fact]
+    public void The_malformed_laptop_iort_and_cut_corpus_boards_are_refused_cleanly_by_every_command()
+    {
+        CliErrorTests.AssertEveryCommandRefuses(Assert.Single(Corpus.IortFiles("malformed", "*.dat")), acpi: true);
+
+        var dir = Directory.CreateTempSubdirectory("iommulab-cut-boards").FullName;
+        foreach (var board in new[] { Corpus.Apple("t8103-j274.dtb"), Corpus.QemuDtbs[0] })
+        {
+            var blob = File.ReadAllBytes(board);
+            foreach (var cut in new[] { 39, blob.Length / 2, blob.Length - 1 })
+            {
+                var path = Path.Combine(dir, $"{Path.GetFileNameWithoutExtension(board)}-cut-{cut}.dtb");
+                File.WriteAllBytes(path, blob[..cut]);
+                CliErrorTests.AssertEveryCommandRefuses(path, acpi: false);
+            }
+        }
+    }
 }
