@@ -34,9 +34,13 @@ public static class AcpiInput
         {
             return (AcpiTable.LoadFile(path, options), null);
         }
-        catch (Exception ex) when (ex is FirmwareFormatException or IOException or UnauthorizedAccessException)
+        catch (FirmwareFormatException ex)
         {
             return (null, ex.Message);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return (null, $"{path}: file: cannot read the file: expected a readable file, found: {ex.Message}");
         }
     }
 }

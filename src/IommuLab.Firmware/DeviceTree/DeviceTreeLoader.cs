@@ -17,7 +17,9 @@ public static class DeviceTreeLoader
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new FirmwareFormatException(path, "file", $"cannot read the file: {ex.Message}");
+            throw new FirmwareFormatException(path, "file", ex is FileNotFoundException or DirectoryNotFoundException
+                ? "cannot read the file: expected a file at this path, found none"
+                : $"cannot read the file: expected a readable file, found: {ex.Message}");
         }
 
         return Load(bytes, path, dtsOptions, dtbOptions);

@@ -341,8 +341,8 @@ internal sealed class DtsLinker
     }
 
     private static string UndefinedReference(string reference) => reference.StartsWith('/')
-        ? $"reference to non-existent node '{reference}'"
-        : $"reference to undefined label '{reference}'";
+        ? $"expected a path to a node of the tree, found a reference to non-existent node '{reference}'"
+        : $"expected a label defined in the source, found a reference to undefined label '{reference}'";
 
     private uint PhandleOf(DtsNode node)
     {
