@@ -45,6 +45,39 @@ public sealed class PropertyTests
     }
 
     [Fact]
+    public void Generated_dts_sources_with_labels_references_expressions_and_amendments_compile_to_the_same_tree_with_dtc_and_with_us()
+    {
+        var dir = Directory.CreateTempSubdirectory("iommulab-dts-source").FullName;
+        Gen.Int.Sample(seed =>
+        {
+            var text = DtsSourceGen.Generate(seed);
+            var path = Path.Combine(dir, $"s{seed}.dts");
+            File.WriteAllText(path, text);
+            var dtcs = DtbReader.Read(Tools.Dtc("-q", "-I", "dts", "-O", "dtb", path), "dtc");
+            var ours = DtsParser.ParseFile(path);
+            Assert.True(DeviceTreeComparer.FirstDifference(dtcs, ours) is null,
+                $"seed {seed}: {DeviceTreeComparer.FirstDifference(dtcs, ours)}\n{text}");
+        }, iter: 300, threads: 1);
+    }
+
+    [Fact]
+    public void Mutated_dtbs_under_tight_limits_give_a_tree_or_a_typed_error_and_limit_errors_say_which_limit()
+    {
+        var limits = new FirmwareLimits { MaxDepth = 3, MaxNodes = 8, MaxPropertySize = 16, MaxMappings = 1 };
+        Gen.Select(TreeGen.Tree, TreeGen.Tree, Mutation.Some).Sample((a, b, mutations) =>
+        {
+            var blob = Mutation.ApplyAll(mutations, DtbWriter.Write(a), DtbWriter.Write(b));
+            try
+            {
+                DeviceTreeLoader.Load(blob, "tight.dtb", limits);
+            }
+            catch (FirmwareFormatException e) when (e.Limit is null || e.Detail.Contains($"raise the limit with {FirmwareLimits.Switch(e.Limit.Value)}", StringComparison.Ordinal))
+            {
+            }
+        }, iter: 3000);
+    }
+
+    [Fact]
     public void Mutated_dtbs_give_a_tree_or_a_typed_error()
     {
         Gen.Select(TreeGen.Tree, TreeGen.Tree, Mutation.Some).Sample((a, b, mutations) =>
