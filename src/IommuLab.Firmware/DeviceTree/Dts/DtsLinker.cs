@@ -104,14 +104,14 @@ internal sealed class DtsLinker
             {
                 if (!IsNodeNameChar(c))
                 {
-                    throw node.Origin.Error($"bad character '{c}' in node name '{name}'");
+                    throw node.Origin.Error($"expected a node name of letters, digits and ,._+-@, found bad character '{c}' in node name '{name}'");
                 }
             }
 
             var at = name.IndexOf('@');
             if (at >= 0 && name.IndexOf('@', at + 1) >= 0)
             {
-                throw node.Origin.Error($"multiple '@' characters in node name '{name}'");
+                throw node.Origin.Error($"expected at most one '@' in a node name, found multiple '@' characters in node name '{name}'");
             }
         }
 
@@ -121,7 +121,7 @@ internal sealed class DtsLinker
             var c = node.Children[i];
             if (!c.Deleted && !(seen ??= new HashSet<string>(StringComparer.Ordinal)).Add(c.Name))
             {
-                throw c.Origin.Error($"duplicate node name '{c.Name}' in {node.FullPath()}");
+                throw c.Origin.Error($"expected unique node names, found duplicate node name '{c.Name}' in {node.FullPath()}");
             }
         }
 
@@ -136,14 +136,14 @@ internal sealed class DtsLinker
 
             if (!(seen ??= new HashSet<string>(StringComparer.Ordinal)).Add(p.Name))
             {
-                throw p.Origin.Error($"duplicate property name '{p.Name}' in {node.FullPath()}");
+                throw p.Origin.Error($"expected unique property names, found duplicate property name '{p.Name}' in {node.FullPath()}");
             }
 
             foreach (var c in p.Name)
             {
                 if (!IsPropertyNameChar(c))
                 {
-                    throw p.Origin.Error($"bad character '{c}' in property name '{p.Name}'");
+                    throw p.Origin.Error($"expected a property name of letters, digits and ,._+*#?-, found bad character '{c}' in property name '{p.Name}'");
                 }
             }
 
@@ -223,7 +223,7 @@ internal sealed class DtsLinker
         {
             if (!ReferenceEquals(previous.Owner, owner))
             {
-                throw origin.Error($"duplicate label '{label}' on {describe} and {previous.Describe}");
+                throw origin.Error($"expected unique labels, found duplicate label '{label}' on {describe} and {previous.Describe}");
             }
 
             return;
@@ -256,7 +256,7 @@ internal sealed class DtsLinker
 
             if (p.Data.Length != 4)
             {
-                throw p.Origin.Error($"bad length ({p.Data.Length}) in {name} property of {node.FullPath()}: must be one cell");
+                throw p.Origin.Error($"expected one cell in the {name} property of {node.FullPath()}, found bad length ({p.Data.Length})");
             }
 
             if (p.Markers is { } markers && markers.Exists(m => m.Kind == DtsMarkerKind.Phandle))
@@ -265,7 +265,7 @@ internal sealed class DtsLinker
                 var m = markers.Find(m => m.Kind == DtsMarkerKind.Phandle);
                 if (Lookup(m.Text) != node)
                 {
-                    throw p.Origin.Error($"{name} property of {node.FullPath()} is a reference to another node");
+                    throw p.Origin.Error($"expected the {name} property of {node.FullPath()} to be its own value, found a reference to another node");
                 }
 
                 continue;
@@ -274,12 +274,12 @@ internal sealed class DtsLinker
             var value = BinaryPrimitives.ReadUInt32BigEndian(p.Data);
             if (value is 0 or uint.MaxValue)
             {
-                throw p.Origin.Error($"bad value (0x{value:x}) in {name} property of {node.FullPath()}");
+                throw p.Origin.Error($"expected a {name} other than 0 and 0xffffffff in {node.FullPath()}, found bad value (0x{value:x})");
             }
 
             if (from is not null && value != phandle)
             {
-                throw p.Origin.Error($"mismatching 'phandle' and 'linux,phandle' properties in {node.FullPath()}");
+                throw p.Origin.Error($"expected equal 'phandle' and 'linux,phandle' properties in {node.FullPath()}, found mismatching values");
             }
 
             phandle = value;
@@ -293,7 +293,7 @@ internal sealed class DtsLinker
 
         if (!_usedPhandles.Add(phandle))
         {
-            throw node.Origin.Error($"duplicated phandle 0x{phandle:x} on {node.FullPath()}");
+            throw node.Origin.Error($"expected unique phandles, found duplicated phandle 0x{phandle:x} on {node.FullPath()}");
         }
 
         node.Phandle = phandle;
