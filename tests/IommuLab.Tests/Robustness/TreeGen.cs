@@ -31,7 +31,8 @@ internal static class TreeGen
             System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan(i * 4), cells[i]);
         }
 
-        return bytes;
+        // Cells that look like strings are printed as strings, so the octal quirk applies to them too.
+        return NoOctalQuirk(bytes);
     });
 
     private static readonly Gen<byte[]> Value = Gen.Frequency(
