@@ -191,6 +191,22 @@ public sealed class CliLimitTests
     }
 
     [Fact]
+    public void Every_firmware_command_lists_the_six_switches_with_their_defaults_in_its_help()
+    {
+        foreach (var command in new[] { "topology", "dump", "run", "check", "lint", "replay" })
+        {
+            var (code, help, _) = Cli(command, "--help");
+            Assert.Equal(0, code);
+            foreach (var limit in Enum.GetValues<FirmwareLimit>())
+            {
+                Assert.Matches($@"{FirmwareLimits.Switch(limit)} <N>\s+.*\(default: {System.Text.RegularExpressions.Regex.Escape(FirmwareLimits.DefaultFor(limit))}\)", help);
+            }
+        }
+
+        Assert.DoesNotContain("--max-nodes", Cli("profiles", "--help").Out);
+    }
+
+    [Fact]
     public void A_limit_switch_must_be_a_positive_number()
     {
         var (code, _, err) = Cli("topology", "example:t8103-asahi", "--max-depth", "0");
