@@ -16,7 +16,7 @@ public static class CheckCommand
 
     /// <summary>The inputs of one check.</summary>
     /// <remarks><paramref name="Pci"/>: `--pci` arguments as given ("[BRIDGE=|SEGMENT=]LIST" or "...@FILE").</remarks>
-    public sealed record CheckRequest(string File, string Profile, ExplorationOptions Options, IReadOnlyList<string> Sets, IReadOnlyList<string> Knobs, PlatformKnobs PlatformKnobs, string? TracesDir, IReadOnlyList<string>? Pci = null);
+    public sealed record CheckRequest(string File, string Profile, ExplorationOptions Options, IReadOnlyList<string> Sets, IReadOnlyList<string> Knobs, PlatformKnobs PlatformKnobs, string? TracesDir, IReadOnlyList<string>? Pci = null, IommuLab.Firmware.FirmwareLimits? Limits = null);
 
     /// <summary>Everything a check produced.</summary>
     public sealed record CheckReport(CheckRequest Request, TraceContext Context, Platform Platform, IReadOnlyList<ProfileResult> Profiles, IReadOnlyDictionary<Counterexample, string> TraceFiles);
@@ -53,7 +53,7 @@ public static class CheckCommand
                 Granularity = parse.GetValue(fine) ? Granularity.Fine : Granularity.Coarse,
                 Decompose = !parse.GetValue(whole),
             };
-            var request = new CheckRequest(parse.GetValue(file)!, parse.GetValue(profile)!, options, parse.GetValue(set) ?? [], parse.GetValue(knob) ?? [], new PlatformKnobs(), parse.GetValue(traces), parse.GetValue(pci) ?? []);
+            var request = new CheckRequest(parse.GetValue(file)!, parse.GetValue(profile)!, options, parse.GetValue(set) ?? [], parse.GetValue(knob) ?? [], new PlatformKnobs(), parse.GetValue(traces), parse.GetValue(pci) ?? [], FirmwareLimitOptions.Read(parse));
             var (report, err) = Execute(request, load);
             if (report is null)
             {
@@ -146,7 +146,7 @@ public static class CheckCommand
             return (null, pcierr);
         }
 
-        var (platform, perr) = PlatformInput.Build(request.File, load, request.PlatformKnobs, request.Knobs, pciLists);
+        var (platform, perr) = PlatformInput.Build(request.File, load, request.PlatformKnobs, request.Knobs, pciLists, request.Limits?.Acpi);
         if (platform is null)
         {
             return (null, perr);

@@ -43,9 +43,9 @@ public static class PlatformInput
     /// <summary>
     /// The platform of <paramref name="file"/>: ACPI tables go through <see cref="AcpiPlatformBuilder"/>, everything
     /// else is loaded as a device tree by <paramref name="load"/> and goes through <see cref="DtPlatformBuilder"/>.
-    /// A malformed input is the parser's message (file, offset or path, what was expected).
+    /// A malformed input is the parser's message (file, offset or path, what was expected). An IORT/VIOT is read
+    /// under <c>acpiOptions</c> (the --max-* switches); a device tree gets them from <c>load</c>.
     /// </summary>
-    /// <param name="acpiOptions">Limits for an IORT/VIOT (the CLI's --max-* switches); a device tree gets them from <paramref name="load"/>.</param>
     public static (Platform? Platform, string? Error) Build(string file, Func<string, DeviceTree> load, PlatformKnobs knobs, IReadOnlyList<string> deviceKnobs, IReadOnlyList<string> pci, IommuLab.Firmware.Acpi.AcpiTableOptions? acpiOptions = null)
     {
         ArgumentNullException.ThrowIfNull(file);

@@ -96,6 +96,24 @@ public sealed class CliLimitTests
     }
 
     [Fact]
+    public void Run_and_check_read_an_iort_under_the_switches_too()
+    {
+        var b = new IortBuilder();
+        var its = b.Add(0, 0, IortBuilder.Its(0));
+        var smmu = b.Add(4, 4, IortBuilder.SmmuV3(0x9050000), new Map(0, 0xffff, 0, its));
+        b.Add(2, 1, IortBuilder.RootComplex(0), new Map(0, 0xffff, 0, smmu));
+        var iort = Write("smmu.iort", b.Build());
+        foreach (var command in new[] { new[] { "run", iort }, ["check", iort, "--profile", "K616", "--budget", "10"] })
+        {
+            var (code, _, err) = Cli([.. command, "--max-nodes", "2"]);
+            Assert.Equal(CliApp.ExitBadInput, code);
+            Assert.StartsWith($"iommulab {command[0]}: {iort}: offset 0x24: expected at most 2 nodes, found a node count of 3; raise the limit with --max-nodes", err);
+            var (raised, _, raisedErr) = Cli([.. command, "--max-nodes", "3"]);
+            Assert.True(raised is 0 or 1, $"iommulab {string.Join(' ', command)} --max-nodes 3 exited {raised}: {raisedErr}");
+        }
+    }
+
+    [Fact]
     public void Property_size_limit_names_the_node_and_the_size()
     {
         var dts = Write("prop.dts", "/dts-v1/;\n/ { n { v = [" + string.Concat(Enumerable.Repeat("00 ", 100)) + "]; }; };\n");
