@@ -130,15 +130,9 @@ if [[ ! -s "$out/real.json" ]] || ! jq -e . "$out/real.json" > /dev/null; then
   exit 1
 fi
 
-# --- result: the configuration, the model's --pci list derived from what the kernel enumerated, the real facts --
-# A bridge's kind comes from its PCI Express port type (4 root port, 5/6 switch ports, 7 PCIe-to-PCI, 8 PCI-to-PCIe;
-# none: conventional PCI-to-PCI bridge).
-pci_list="$(jq -r '
-  .functions[] | (.bdf | sub("^[0-9a-f]{4}:"; "")) as $b
-  | if .secondaryBus == null then $b
-    else ({"4": "root-port", "5": "switch-port", "6": "switch-port", "7": "pcie-to-pci", "8": "pci-to-pcie"}[(.pcieType // "x") | tostring] // "pci-bridge") as $k
-      | "\($b) \($k) -> \(.secondaryBus)"
-    end' "$out/real.json" | paste -sd ';' | sed 's/;/; /g')"
+# --- result: the configuration, the model's --pci list derived from what the kernel enumerated (pci-list.jq), the
+# real facts --------------------------------------------------------------------------------------------------
+pci_list="$(jq -r -f "$HERE/pci-list.jq" "$out/real.json")"
 mkdir -p "$HERE/results"
 jq -n --arg config "$name" --arg description "$DESCRIPTION" --arg kernelImage "$(basename "$(dirname "$vmlinuz")")/$(basename "$vmlinuz")" \
   --arg iommu "$IOMMU" --arg machine "$machine" --arg append "$append" --arg schedule "$SCHEDULE" \

@@ -46,16 +46,18 @@ json_lines() {
 link_base() { if [ -e "$1" ]; then basename "$(readlink "$1")"; fi; }
 jstr() { if [ -n "$1" ]; then printf '"%s"' "$1"; else printf 'null'; fi; }
 
-# Config space facts: PCIe port type (PCI Express capability, flags bits 4-7), secondary bus of a bridge, and the
-# ACS extended capability's capability and control registers. Needs the 4096-byte config space (root can read it).
+# Config space facts: PCIe port type (PCI Express capability, flags bits 4-7), an SHPC capability (ID 0x0c), the
+# secondary bus of a bridge, and the ACS extended capability's capability and control registers. Needs the
+# 4096-byte config space (root can read it).
 cfg_facts() {
   od -An -tu1 -v "$1/config" 2>/dev/null | awk '
     { for (i = 1; i <= NF; i++) b[n++] = $i }
     END {
-      type = "null"; p = b[52]; guard = 0
+      type = "null"; shpc = "false"; p = b[52]; guard = 0
       if (int(b[6] / 16) % 2) {
         while (p >= 64 && p < 256 && guard++ < 48) {
-          if (b[p] == 16) { type = int(b[p + 2] / 16) % 16; break }
+          if (b[p] == 16) type = int(b[p + 2] / 16) % 16
+          if (b[p] == 12) shpc = "true"
           p = b[p + 1]
         }
       }
@@ -71,7 +73,7 @@ cfg_facts() {
         }
         off = int(h / 1048576) % 4096
       }
-      printf "\"headerType\":\"0x%02x\",\"pcieType\":%s,\"secondaryBus\":%s,\"acs\":%s,\"configBytes\":%d", b[14], type, sec, acs, n
+      printf "\"headerType\":\"0x%02x\",\"pcieType\":%s,\"shpc\":%s,\"secondaryBus\":%s,\"acs\":%s,\"configBytes\":%d", b[14], type, shpc, sec, acs, n
     }'
 }
 
