@@ -5,7 +5,8 @@
 #
 #   k612 -> K611 with Debian 6.12.117's stable backports (docs/profiles.md):
 #           --set ConfigureCleanup=FreeDevIommuIfAllocated --set UseDefaultDomainDefers=true
-#   k7   -> K616
+#   k7   -> K616 with c41e2fb67e26 (after v6.18: ACS enabled by pci_dma_configure()):
+#           --set PciAcsAtDmaConfigure=true
 #
 # The .conf file may set MODEL_SCHEDULE (events in the model's notation; PCI functions are named
 # pcie@10000000:BB:DD.F, the SMMUv3 smmuv3@9050000) and MODEL_ARGS=(...) (extra `run` options), or
@@ -40,7 +41,7 @@ fi
 
 case "$kernel" in
   k612) profile=(-p K611 --set ConfigureCleanup=FreeDevIommuIfAllocated --set UseDefaultDomainDefers=true) ;;
-  k7) profile=(-p K616) ;;
+  k7) profile=(-p K616 --set PciAcsAtDmaConfigure=true) ;;
   *) echo "model.sh: unknown kernel '$kernel'" >&2; exit 2 ;;
 esac
 
@@ -52,7 +53,7 @@ if [[ -z "$cli" ]]; then
   fi
 fi
 
-args=("${profile[@]}" --pci "$(jq -r .pci "$real")" -s "$MODEL_SCHEDULE" "${MODEL_ARGS[@]}")
+args=("${profile[@]}" --pci "$(jq .real "$real" | jq -r -f "$HERE/pci-list.jq")" -s "$MODEL_SCHEDULE" "${MODEL_ARGS[@]}")
 set +e
 "$cli" run "$dtb" "${args[@]}" --format json > "$CACHE/out/$name.$kernel/model.json"
 rc=$?
