@@ -16,6 +16,7 @@ set -euo pipefail
 
 [[ $# -eq 2 ]] || { echo "usage: $0 CONFIG KERNEL   (KERNEL: k612 | k7)" >&2; exit 2; }
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+RESULTS="${IOMMULAB_VALIDATE_RESULTS:-$HERE/results}"
 REPO="$(cd "$HERE/../.." && pwd)"
 CACHE="${IOMMULAB_VALIDATE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/iommulab-validate}"
 conf="$1"
@@ -23,7 +24,7 @@ kernel="$2"
 [[ -f "$conf" ]] || conf="$HERE/configs/$1.conf"
 [[ -f "$conf" ]] || { echo "model.sh: no configuration '$1'" >&2; exit 2; }
 name="$(basename "$conf" .conf)"
-real="$HERE/results/$name.$kernel.json"
+real="$RESULTS/$name.$kernel.json"
 dtb="$CACHE/out/$name.$kernel/virt.dtb"
 [[ -f "$real" && -f "$dtb" ]] || { echo "model.sh: run boot.sh $name $kernel first" >&2; exit 2; }
 
@@ -34,7 +35,7 @@ source "$conf"
 # A configuration the model cannot take yet says why (MODEL_UNSUPPORTED); the summary records the reason.
 if [[ -n "$MODEL_UNSUPPORTED" ]]; then
   jq -n --arg config "$name" --arg kernel "$kernel" --arg reason "$MODEL_UNSUPPORTED" \
-    '{ config: $config, kernel: $kernel, unsupported: $reason }' > "$HERE/results/$name.$kernel.model.json"
+    '{ config: $config, kernel: $kernel, unsupported: $reason }' > "$RESULTS/$name.$kernel.model.json"
   echo "model.sh: $name not modelled: $MODEL_UNSUPPORTED" >&2
   exit 0
 fi
@@ -70,5 +71,5 @@ jq --arg config "$name" --arg kernel "$kernel" --argjson exit "$rc" --argjson ar
           warnings: [ .warnings[]? ] } ],
     log: [ .steps[].log[] | select(.level != "trace" and .level != "debug") | "\(.device // "-"): \(.function): \(.message)" ],
     violations: [ .violations[] | "\(.invariant) \(.device): \(.message)" ] }' \
-  "$CACHE/out/$name.$kernel/model.json" > "$HERE/results/$name.$kernel.model.json"
-echo "model.sh: wrote tools/validate/results/$name.$kernel.model.json (iommulab exit $rc)" >&2
+  "$CACHE/out/$name.$kernel/model.json" > "$RESULTS/$name.$kernel.model.json"
+echo "model.sh: wrote $RESULTS/$name.$kernel.model.json (iommulab exit $rc)" >&2
