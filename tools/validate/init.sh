@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# shellcheck shell=dash
 # /init of the validation initramfs (busybox sh, runs in the guest). boot.sh writes /config.sh (EARLY_DELAY,
 # LATE_DELAY, SETTLE) and /load-early, /load-late (module files in dependency order, one per line, from /modules).
 # Prints one JSON document between IOMMULAB-BEGIN and IOMMULAB-END lines on the console, then powers off.
