@@ -67,11 +67,17 @@ public sealed partial class Kernel
     /// The PCI side of pci_dma_configure() on a DT platform: of_iommu_configure() calls pci_request_acs() for a PCI
     /// function, and with <see cref="KernelSwitches.PciAcsAtDmaConfigure"/> pci_enable_acs() follows of_dma_configure().
     /// </summary>
-    internal void PciDmaConfigureAcs(Device dev)
+    internal async KTask PciDmaConfigureAcs(Device dev)
     {
         if (dev.Info.Pci is null || dev.Info.Acpi is not null)
         {
             return;
+        }
+
+        // The ACS control register feeds other functions' pci_device_group(): an access on the function's group slot.
+        if (!PciAcsRequested || (Switches.PciAcsAtDmaConfigure && dev.Info.Pci.AcsCap is not null))
+        {
+            await Write(ObjectKind.DevGroup, dev.Index);
         }
 
         if (!PciAcsRequested)
@@ -199,7 +205,12 @@ public sealed partial class Kernel
         ArgumentNullException.ThrowIfNull(dev);
         ArgumentNullException.ThrowIfNull(driver);
         var topology = dev.Info.PciHostTopology ?? new PciTopology([dev.Info.Pci!]);
-        await Read(ObjectKind.DevGroup, dev.Index);
+
+        // What the walk may read: the groups and ACS state of every function behind the same host bridge.
+        foreach (var d in Devices.Where(d => d == dev || (d.Info.PciHostTopology is not null && d.Info.PciHostTopology == topology)))
+        {
+            await Read(ObjectKind.DevGroup, d.Index);
+        }
 
         // pci_for_each_dma_alias(pdev, get_pci_alias_or_group): the function's RID and dma_alias_mask, then each
         // bridge that adds an alias; the walk stops at the first device that already has a group.
