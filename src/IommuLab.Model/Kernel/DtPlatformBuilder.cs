@@ -20,8 +20,8 @@ public static class DtPlatformBuilder
     /// <param name="knobs">Kernel config and command-line knobs.</param>
     /// <param name="deviceKnobs">Per-device knobs, "DEVICE.key=value".</param>
     /// <param name="pci">
-    /// <c>--pci</c> device lists ("[BRIDGE=]LIST", docs/pci.md) for host bridges whose functions the device tree
-    /// does not describe.
+    /// <c>--pci</c> device lists ("[BRIDGE=]LIST", docs/pci.md): the functions enumeration finds behind a host bridge;
+    /// the bridge's DT child nodes are matched to them by bus/devfn.
     /// </param>
     public static (Platform? Platform, string? Error) Build(DeviceTree tree, PlatformKnobs knobs, IReadOnlyList<string> deviceKnobs, IReadOnlyList<string>? pci = null)
     {

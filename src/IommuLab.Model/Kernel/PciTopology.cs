@@ -184,7 +184,8 @@ public sealed class PciTopology
 
     /// <summary>
     /// Parses the <c>--pci</c> device list (docs/pci.md): entries separated by ';' or new lines, each
-    /// "bb:dd.f [bridge] [KIND -&gt; SECONDARY] [alias dd.f[,dd.f...]] [xlate-root] [label NAME]", '#' to end of line a comment.
+    /// "bb:dd.f [bridge] [KIND -&gt; SECONDARY] [endpoint|legacy-endpoint|rciep|conventional] [mf] [vendor VVVV]
+    /// [acs CAP[/CTRL]] [shpc] [alias dd.f[,dd.f...]] [xlate-root] [label NAME]", '#' to end of line a comment.
     /// </summary>
     public static (PciTopology? Topology, string? Error) Parse(string text)
     {
