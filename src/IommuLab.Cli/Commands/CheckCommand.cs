@@ -15,14 +15,15 @@ public static class CheckCommand
     public const int ExitBadInput = 2;
 
     /// <summary>The inputs of one check.</summary>
-    public sealed record CheckRequest(string File, string Profile, ExplorationOptions Options, IReadOnlyList<string> Sets, IReadOnlyList<string> Knobs, PlatformKnobs PlatformKnobs, string? TracesDir);
+    /// <remarks><paramref name="Pci"/>: `--pci` arguments as given ("[BRIDGE=|SEGMENT=]LIST" or "...@FILE").</remarks>
+    public sealed record CheckRequest(string File, string Profile, ExplorationOptions Options, IReadOnlyList<string> Sets, IReadOnlyList<string> Knobs, PlatformKnobs PlatformKnobs, string? TracesDir, IReadOnlyList<string>? Pci = null);
 
     /// <summary>Everything a check produced.</summary>
     public sealed record CheckReport(CheckRequest Request, TraceContext Context, Platform Platform, IReadOnlyList<ProfileResult> Profiles, IReadOnlyDictionary<Counterexample, string> TraceFiles);
 
     public static Command Create(Func<string, DeviceTree> load)
     {
-        var file = new Argument<string>("file") { Description = "Device tree (.dts, .dtb, or example:NAME)" };
+        var file = new Argument<string>("file") { Description = "Device tree (.dts, .dtb, or example:NAME) or ACPI IORT/VIOT table" };
         var profile = new Option<string>("--profile", "-p") { Description = "Profile name or 'all'", DefaultValueFactory = _ => "all" };
         var strategy = new Option<string>("--strategy") { Description = "exhaustive (optimal DPOR, a proof when complete), random or pct (samples)", DefaultValueFactory = _ => "exhaustive" };
         strategy.AcceptOnlyFromAmong([.. StrategyNames.All]);
@@ -34,11 +35,12 @@ public static class CheckCommand
         var traces = new Option<string?>("--traces") { Description = "Write one JSON trace per violation into this directory" };
         var set = new Option<string[]>("--set") { Description = "Override a switch: --set Switch=value (repeatable)" };
         var knob = new Option<string[]>("--knob") { Description = "Per-device knob, as for `run`" };
+        var pci = new Option<string[]>("--pci") { Description = "PCI functions, as for `run` (docs/pci.md)", AllowMultipleArgumentsPerToken = false };
         var time = new Option<bool>("--time") { Description = "Show wall-clock times in the text table (never in JSON)" };
         var whole = new Option<bool>("--no-clusters") { Description = "Explore the whole platform as one system instead of independent clusters" };
         var cmd = new Command("check", "Explore probe orders under each profile and report invariant violations (I1-I17) with minimal replayable traces")
         {
-            file, profile, strategy, budget, seed, fine, format, traces, set, knob, time, whole,
+            file, profile, strategy, budget, seed, fine, format, traces, set, knob, pci, time, whole,
         };
         cmd.SetAction(parse =>
         {
@@ -51,7 +53,7 @@ public static class CheckCommand
                 Granularity = parse.GetValue(fine) ? Granularity.Fine : Granularity.Coarse,
                 Decompose = !parse.GetValue(whole),
             };
-            var request = new CheckRequest(parse.GetValue(file)!, parse.GetValue(profile)!, options, parse.GetValue(set) ?? [], parse.GetValue(knob) ?? [], new PlatformKnobs(), parse.GetValue(traces));
+            var request = new CheckRequest(parse.GetValue(file)!, parse.GetValue(profile)!, options, parse.GetValue(set) ?? [], parse.GetValue(knob) ?? [], new PlatformKnobs(), parse.GetValue(traces), parse.GetValue(pci) ?? []);
             var (report, err) = Execute(request, load);
             if (report is null)
             {
@@ -138,25 +140,20 @@ public static class CheckCommand
             return (null, "--budget must be positive");
         }
 
-        DeviceTree tree;
-        byte[]? bytes;
-        try
+        var (pciLists, pcierr) = PlatformInput.ResolvePci(request.Pci ?? []);
+        if (pciLists is null)
         {
-            tree = load(request.File);
-            bytes = InputBytes(request.File);
-        }
-        catch (Exception ex) when (ex is IommuLab.Firmware.FirmwareFormatException or IOException or UnauthorizedAccessException)
-        {
-            return (null, ex.Message);
+            return (null, pcierr);
         }
 
-        var (platform, perr) = DtPlatformBuilder.Build(tree, request.PlatformKnobs, request.Knobs);
+        var (platform, perr) = PlatformInput.Build(request.File, load, request.PlatformKnobs, request.Knobs, pciLists);
         if (platform is null)
         {
             return (null, perr);
         }
 
-        var context = new TraceContext(request.File, bytes is null ? "" : TraceContext.Hash(bytes), request.PlatformKnobs, request.Knobs);
+        var bytes = InputBytes(request.File);
+        var context = new TraceContext(request.File, bytes is null ? "" : TraceContext.Hash(bytes), request.PlatformKnobs, request.Knobs, pciLists);
         var results = profiles.Select(p => Explorer.Check(platform, p, request.Options)).ToList();
         var files = new Dictionary<Counterexample, string>(ReferenceEqualityComparer.Instance);
         if (request.TracesDir is { } dir)

@@ -66,17 +66,7 @@ public static class ReplayCommand
             return (null, perr);
         }
 
-        DeviceTree tree;
-        try
-        {
-            tree = load(trace.Context.Input);
-        }
-        catch (Exception ex) when (ex is IommuLab.Firmware.FirmwareFormatException or IOException)
-        {
-            return (null, ex.Message);
-        }
-
-        var (platform, berr) = DtPlatformBuilder.Build(tree, trace.Context.Knobs, trace.Context.DeviceKnobs);
+        var (platform, berr) = PlatformInput.Build(trace.Context.Input, load, trace.Context.Knobs, trace.Context.DeviceKnobs, trace.Context.Pci ?? []);
         return platform is null ? (null, berr) : (trace.Replay(platform, profile), null);
     }
 

@@ -103,53 +103,13 @@ public static class RunCommand
             profile = p;
         }
 
-        var pciLists = new List<string>();
-        foreach (var p in request.Pci)
+        var (pciLists, pcierr) = PlatformInput.ResolvePci(request.Pci);
+        if (pciLists is null)
         {
-            var eq = p.IndexOf('=', StringComparison.Ordinal);
-            var (host, list) = eq > 0 ? (p[..(eq + 1)], p[(eq + 1)..]) : ("", p);
-            if (list.StartsWith('@'))
-            {
-                try
-                {
-                    list = File.ReadAllText(list[1..]);
-                }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-                {
-                    return (null, $"--pci: {ex.Message}");
-                }
-            }
-
-            pciLists.Add(host + list);
+            return (null, pcierr);
         }
 
-        Platform? platform;
-        string? perr;
-        if (AcpiInput.IsAcpiTable(request.File))
-        {
-            var (table, terr) = AcpiInput.Load(request.File);
-            if (table is null)
-            {
-                return (null, terr);
-            }
-
-            (platform, perr) = AcpiPlatformBuilder.Build(table, request.PlatformKnobs, request.Knobs, pciLists);
-        }
-        else
-        {
-            DeviceTree tree;
-            try
-            {
-                tree = load(request.File);
-            }
-            catch (Exception ex) when (ex is IommuLab.Firmware.FirmwareFormatException or IOException)
-            {
-                return (null, ex.Message);
-            }
-
-            (platform, perr) = DtPlatformBuilder.Build(tree, request.PlatformKnobs, request.Knobs, pciLists);
-        }
-
+        var (platform, perr) = PlatformInput.Build(request.File, load, request.PlatformKnobs, request.Knobs, pciLists);
         if (platform is null)
         {
             return (null, perr);

@@ -124,14 +124,16 @@ public static class DmaCheck
         foreach (var r in refs)
         {
             var inst = k.Instances[r.Instance!.Value];
-            var sid = r.Args.Length > 0 ? r.Args[0] & 0xffff : 0;
+            var hw = k.Dma.HardwareOf(inst);
+
+            // The device emits the StreamID only; an arm-smmu firmware cell may also carry the SMR mask above bit 16.
+            var sid = r.Args.Length == 0 ? 0 : hw is ArmSmmuHardware ? r.Args[0] & 0xffff : r.Args[0];
             if (mapping.Failed)
             {
                 results.Add(Failed(dev, inst.Name, sid, mode, buffer, mapping.Error!));
                 continue;
             }
 
-            var hw = k.Dma.HardwareOf(inst);
             var access = hw.Access(memory, sid, mapping.DmaAddress, DmaAccess.Read);
             results.Add(Compare(dev, inst.Name, sid, mode, mapping.Target, pattern, memory, access, hw.DescribeStream(sid), direct: false));
         }

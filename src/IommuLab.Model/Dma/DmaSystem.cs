@@ -215,7 +215,8 @@ public sealed class DmaSystem
         var hw = HardwareOf(inst);
         foreach (var id in ids)
         {
-            var sid = id & 0xffff;
+            // arm-smmu fwids carry the SMR mask above bit 16; SMMUv3 StreamIDs are 32 bits.
+            var sid = hw is ArmSmmuHardware ? id & 0xffff : id;
             switch (hw)
             {
                 case SmmuV3Hardware v3 when sid < (uint)v3.NumStreams:

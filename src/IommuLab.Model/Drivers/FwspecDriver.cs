@@ -108,6 +108,12 @@ public sealed class FwspecDriver(Kernel.Kernel kernel, FwspecDriverModel model) 
         return Errno.Ok;
     }
 
+    /// <summary>
+    /// The stream ID in a fwspec ID: arm-smmu packs the SMR mask above bit 16 (ARM_SMMU_SMR_ID is bits 0-15);
+    /// arm-smmu-v3 and virtio-iommu IDs are whole 32-bit StreamIDs / endpoint IDs.
+    /// </summary>
+    private uint StreamOf(uint id) => Model.MaskCell ? id & 0xffff : id;
+
     /// <summary>Models arm_smmu_probe_device()/viommu_probe_device(): fwspec required, master in priv, IDs validated.</summary>
     internal override async KTask<(IommuInstance?, Errno)> ProbeDevice(Device dev)
     {
@@ -128,7 +134,7 @@ public sealed class FwspecDriver(Kernel.Kernel kernel, FwspecDriverModel model) 
         await K.Write(ObjectKind.InstanceRegisters, inst.Index);
         foreach (var id in fw.Ids)
         {
-            var sid = id & 0xffff;
+            var sid = StreamOf(id);
             if (Model.RangeCheck && sid >= inst.Info.NumStreams)
             {
                 K.Log(EventLevel.Error, dev, "arm_smmu_init_sid_strtab", $"stream {sid} out of range: -ERANGE");
@@ -158,7 +164,7 @@ public sealed class FwspecDriver(Kernel.Kernel kernel, FwspecDriverModel model) 
             return (null, Errno.ENOENT);
         }
 
-        var master = new FwspecMaster(K.Ledger.Alloc(AllocKind.SmmuMaster, $"{Name} master of {dev.Name}", K.EventIndex), inst, [.. fw.Ids.Select(i => i & 0xffff)]);
+        var master = new FwspecMaster(K.Ledger.Alloc(AllocKind.SmmuMaster, $"{Name} master of {dev.Name}", K.EventIndex), inst, [.. fw.Ids.Select(StreamOf)]);
         dev.Iommu.Priv = master;
         foreach (var sid in master.Ids)
         {
@@ -277,7 +283,7 @@ public sealed class FwspecDriver(Kernel.Kernel kernel, FwspecDriverModel model) 
     }
 
     public override IReadOnlyList<(IommuInstance Instance, uint Id)> Configured(Device dev) =>
-        dev.Iommu?.Fwspec is { Fwnode: { } inst } fw ? [.. fw.Ids.Select(i => (inst, i & 0xffff))] : [];
+        dev.Iommu?.Fwspec is { Fwnode: { } inst } fw ? [.. fw.Ids.Select(i => (inst, StreamOf(i)))] : [];
 
     public override IReadOnlyList<(IommuInstance Instance, uint Id)> GroupCoverage(Device dev) =>
         dev.Group is not null && dev.Iommu?.Priv is FwspecMaster m ? [.. m.Ids.Select(i => (m.Instance, i))] : [];

@@ -365,11 +365,15 @@ public static class ExecutionChecks
         ArgumentNullException.ThrowIfNull(k);
         for (var i = 0; i < k.LateProbes.Count; i++)
         {
-            var dev = k.LateProbes[i].Device;
+            var (dev, _, path) = k.LateProbes[i];
             var during = walking is not null && i < walking.Count ? walking[i] : null;
-            yield return during is null
-                ? new Violation("I17", dev.Info.Path, ["__iommu_probe_device() ran for a device with a driver"], "late IOMMU probe at driver bind (WARN), after the registration walks")
-                : new Violation("I17", dev.Info.Path, ["__iommu_probe_device() ran for a device with a driver", $"{during} registered, its walk still running"], $"late IOMMU probe at driver bind (WARN) while {during}'s registration walk is running");
+            // The walk's own probe is in device order; only a replay or notifier probe during a walk is S-JH/S-TA.
+            yield return (during, path) switch
+            {
+                (null, _) => new Violation("I17", dev.Info.Path, ["__iommu_probe_device() ran for a device with a driver", $"probed by the {path.ToString().ToLowerInvariant()} path"], "late IOMMU probe at driver bind (WARN), after the registration walks"),
+                (_, ProbePath.Walk) => new Violation("I17", dev.Info.Path, ["__iommu_probe_device() ran for a device with a driver", $"probed by {during}'s bus_iommu_probe() itself, in device order", "dev->driver was set by a concurrent really_probe() while the walk had dropped iommu_probe_device_lock for dma_configure"], $"late IOMMU probe at driver bind (WARN) from {during}'s own registration walk: a concurrent driver probe set dev->driver"),
+                _ => new Violation("I17", dev.Info.Path, ["__iommu_probe_device() ran for a device with a driver", $"probed by the {path.ToString().ToLowerInvariant()} path", $"{during} registered, its walk still running"], $"late IOMMU probe at driver bind (WARN) while {during}'s registration walk is running"),
+            };
         }
 
         foreach (var e in k.Events)

@@ -6,7 +6,9 @@ using IommuLab.Model.Kernel;
 namespace IommuLab.Model.Exploration;
 
 /// <summary>Where the firmware came from and how the platform was built: what a trace needs besides the schedule.</summary>
-public sealed record TraceContext(string Input, string Sha256, PlatformKnobs Knobs, IReadOnlyList<string> DeviceKnobs)
+/// <remarks><paramref name="Pci"/> holds the resolved `--pci` device lists (file contents, not names), so a trace
+/// replays without them.</remarks>
+public sealed record TraceContext(string Input, string Sha256, PlatformKnobs Knobs, IReadOnlyList<string> DeviceKnobs, IReadOnlyList<string>? Pci = null)
 {
     public static string Hash(ReadOnlySpan<byte> bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
 }
@@ -93,6 +95,11 @@ public sealed record Trace(
 
             w.WriteNumber("pageSize", Context.Knobs.PageSize);
             WriteArray(w, "device", Context.DeviceKnobs);
+            if (Context.Pci is { Count: > 0 } pci)
+            {
+                WriteArray(w, "pci", pci);
+            }
+
             w.WriteEndObject();
             w.WriteString("granularity", Granularity == Granularity.Fine ? "fine" : "coarse");
             w.WriteString("strategy", StrategyNames.GetName(Strategy));
@@ -142,7 +149,8 @@ public sealed record Trace(
                     DeferredProbeTimeout = knobs.GetProperty("deferredProbeTimeout") is { ValueKind: JsonValueKind.Number } t ? t.GetInt32() : null,
                     PageSize = knobs.GetProperty("pageSize").GetInt32(),
                 },
-                Strings(knobs.GetProperty("device")));
+                Strings(knobs.GetProperty("device")),
+                knobs.TryGetProperty("pci", out var pci) ? Strings(pci) : []);
             var strategy = StrategyNames.FromName(r.GetProperty("strategy").GetString() ?? "");
             if (strategy is null)
             {

@@ -54,7 +54,7 @@ public sealed partial class Kernel
         if (err.IsOk && Switches.AcpiReplay)
         {
             Log(EventLevel.Trace, dev, "acpi_iommu_configure_id", "parse complete; replaying iommu_probe_device()");
-            err = await IommuProbeDevice(dev);
+            err = await IommuProbeDevice(dev, ProbePath.Replay);
         }
 
         var ops = err.IsOk ? await AcpiIommuFwspecOps(dev) : null;

@@ -101,11 +101,10 @@ public static class AcpiPlatformBuilder
             parsedKnobs.Where(k => k.Device == path || k.Device == name || labels.Contains(k.Device)).Select(k => (k.Key, k.Value));
 
         /// <summary>An IOMMU instance and the device its driver binds.</summary>
-        private string? AddInstance(int nodeOffset, string path, string name, string label, IommuDriverKind kind, bool pci, uint? rid)
+        private string? AddInstance(int nodeOffset, string path, string name, string label, IommuDriverKind kind, bool pci, uint? rid, int numStreams = 1 << 16)
         {
             var availability = DefaultAvailability;
             var probeFails = false;
-            var numStreams = 1 << 16;
             foreach (var (key, value) in KnobsOf(path, name, [label]))
             {
                 switch (key)
@@ -190,6 +189,29 @@ public static class AcpiPlatformBuilder
                 : (availability, null);
         }
 
+        /// <summary>
+        /// The stream-table size assumed for an SMMU: IORT does not carry SMMU_IDR1.SIDSIZE, so the hardware is taken to
+        /// cover every StreamID the table routes to it (at least 16 bits, at most the knob's 24-bit limit). Firmware that
+        /// routes IDs beyond the real SIDSIZE fails in arm_smmu_init_sid_strtab with -ERANGE; `num-streams` models that.
+        /// </summary>
+        private static int StreamsRoutedTo(IortTable iort, IortNode smmu)
+        {
+            ulong highest = 0;
+            foreach (var n in iort.Nodes)
+            {
+                foreach (var m in n.Mappings)
+                {
+                    if (m.OutputReference == (uint)smmu.Header.Offset)
+                    {
+                        highest = Math.Max(highest, m.Flags % 2 == 1 ? m.OutputBase : m.OutputBase + (ulong)m.IdCount);
+                    }
+                }
+            }
+
+            var needed = System.Numerics.BitOperations.RoundUpToPowerOf2(highest + 1);
+            return (int)Math.Clamp(needed, 1UL << 16, 1UL << 24);
+        }
+
         /// <summary>SMMUs first (created at acpi_iort_init()), then named components, then each segment's PCI functions.</summary>
         public string? FromIort(IortTable iort, IReadOnlyList<string> pci)
         {
@@ -203,7 +225,7 @@ public static class AcpiPlatformBuilder
                     _ => (IommuDriverKind.Generic, "iommu", 0UL),
                 };
                 var name = $"{what}@{@base:x}";
-                if (AddInstance(node.Header.Offset, $"IORT/{name}", name, $"smmu{smmuIndex++}", kind, false, null) is { } e)
+                if (AddInstance(node.Header.Offset, $"IORT/{name}", name, $"smmu{smmuIndex++}", kind, false, null, StreamsRoutedTo(iort, node)) is { } e)
                 {
                     return e;
                 }

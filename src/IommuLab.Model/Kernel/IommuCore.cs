@@ -6,8 +6,8 @@ namespace IommuLab.Model.Kernel;
 /// <summary>drivers/iommu/iommu.c: registration, probe, groups, default domains, release (spec §1.3, §4).</summary>
 public sealed partial class Kernel
 {
-    /// <summary>Late probes at driver bind ("late IOMMU probe at driver bind"), for I17.</summary>
-    public List<(Device Device, int Event)> LateProbes { get; } = [];
+    /// <summary>Late probes at driver bind ("late IOMMU probe at driver bind"), for I17, with the path that probed.</summary>
+    public List<LateProbe> LateProbes { get; } = [];
 
     /// <summary>Models the IOMMU platform driver's probe(): hardware init, then iommu_device_register().</summary>
     private async KTask<Errno> IommuDriverProbe(IommuInstance inst)
@@ -167,7 +167,7 @@ public sealed partial class Kernel
 
             var dev = bus[i];
             await Sched.Lock(ProbeLock);
-            var ret = await IommuProbeDeviceLocked(dev, null, groupList);
+            var ret = await IommuProbeDeviceLocked(dev, null, groupList, ProbePath.Walk);
             await Sched.Unlock(ProbeLock);
             if (ret == Errno.ENODEV)
             {
@@ -196,11 +196,14 @@ public sealed partial class Kernel
         return Errno.Ok;
     }
 
-    /// <summary>Models iommu_probe_device(): lock, __iommu_probe_device(), unlock (spec §4.1).</summary>
-    internal async KTask<Errno> IommuProbeDevice(Device dev)
+    /// <summary>Models iommu_probe_device() from the BUS_NOTIFY_ADD_DEVICE notifier: lock, __iommu_probe_device(), unlock (spec §4.1).</summary>
+    internal KTask<Errno> IommuProbeDevice(Device dev) => IommuProbeDevice(dev, ProbePath.Notifier);
+
+    /// <summary>Models iommu_probe_device() (spec §4.1); <paramref name="path"/> says who called it (I17 provenance).</summary>
+    internal async KTask<Errno> IommuProbeDevice(Device dev, ProbePath path)
     {
         await Sched.Lock(ProbeLock);
-        var ret = await IommuProbeDeviceLocked(dev, null, null);
+        var ret = await IommuProbeDeviceLocked(dev, null, null, path);
         await Sched.Unlock(ProbeLock);
         return ret;
     }
@@ -209,13 +212,13 @@ public sealed partial class Kernel
     private async KTask<Errno> IommuProbeDeviceFwspec(Device dev, Fwspec fwspec)
     {
         await Sched.Lock(ProbeLock);
-        var ret = await IommuProbeDeviceLocked(dev, fwspec, null);
+        var ret = await IommuProbeDeviceLocked(dev, fwspec, null, ProbePath.Replay);
         await Sched.Unlock(ProbeLock);
         return ret;
     }
 
     /// <summary>Models __iommu_probe_device() (spec §4.3), called with iommu_probe_device_lock held.</summary>
-    private async KTask<Errno> IommuProbeDeviceLocked(Device dev, Fwspec? callerFwspec, List<IommuGroup>? groupList)
+    private async KTask<Errno> IommuProbeDeviceLocked(Device dev, Fwspec? callerFwspec, List<IommuGroup>? groupList, ProbePath path)
     {
         IommuDriver? ops = null;
         var resolveInInit = Switches.InitDeviceParse != InitDeviceParse.Never;
@@ -273,7 +276,7 @@ public sealed partial class Kernel
         await Read(ObjectKind.DevDriver, dev.Index);
         if (Switches.LateProbeWarning && dev.HasDriverSet)
         {
-            LateProbes.Add((dev, EventIndex));
+            LateProbes.Add(new LateProbe(dev, EventIndex, path));
             dev.Warnings.Add("late IOMMU probe at driver bind");
             Log(EventLevel.Warn, dev, "__iommu_probe_device", "late IOMMU probe at driver bind, something fishy here!");
         }
@@ -510,7 +513,12 @@ public sealed partial class Kernel
         return type;
     }
 
-    /// <summary>Models iommu_setup_dma_ops() called by the IOMMU core (≥ v6.13, spec §4.8).</summary>
+    /// <summary>
+    /// Models iommu_setup_dma_ops() called by the IOMMU core (≥ v6.13, spec §4.8). It only sets
+    /// <c>dev->dma_iommu</c>, which the DMA API reads on every call (use_dma_iommu(), kernel/dma/mapping.c): a change
+    /// before the driver's probe() runs is invisible to the driver; one after it (the model runs probe() at
+    /// driver_bound) switches ops the driver is already using.
+    /// </summary>
     private async KTask IommuSetupDmaOps(Device dev, IommuGroup group)
     {
         await Write(ObjectKind.DevDriver, dev.Index);
@@ -520,10 +528,33 @@ public sealed partial class Kernel
             var mode = dev.DmaIommuFlag ? DmaMode.IommuDma : DmaMode.Direct;
             if (dev.Dma != mode && dev.Dma != DmaMode.Unset)
             {
-                Log(EventLevel.Warn, dev, "iommu_setup_dma_ops", $"DMA ops switched to {(dev.DmaIommuFlag ? "iommu-dma" : "direct")} underneath the bound driver");
+                if (dev.State == DriverState.Bound)
+                {
+                    Log(EventLevel.Warn, dev, "iommu_setup_dma_ops", $"DMA ops switched to {(dev.DmaIommuFlag ? "iommu-dma" : "direct")} underneath the bound driver");
+                }
+                else
+                {
+                    Log(EventLevel.Trace, dev, "iommu_setup_dma_ops", $"dev->dma_iommu set to {(dev.DmaIommuFlag ? "iommu-dma" : "direct")} before the driver's probe() runs");
+                }
             }
 
             dev.Dma = mode;
         }
     }
 }
+
+/// <summary>Which caller ran <c>__iommu_probe_device()</c> (I17 provenance, spec §4.1).</summary>
+public enum ProbePath
+{
+    /// <summary><c>iommu_bus_notifier()</c> on BUS_NOTIFY_ADD_DEVICE.</summary>
+    Notifier,
+
+    /// <summary><c>bus_iommu_probe()</c> from <c>iommu_device_register()</c>: device order, deferred default domains.</summary>
+    Walk,
+
+    /// <summary>The "replay" <c>iommu_probe_device()</c> from <c>of_iommu_configure()</c> / <c>acpi_iommu_configure_id()</c> at driver probe.</summary>
+    Replay,
+}
+
+/// <summary>One "late IOMMU probe at driver bind" WARN: the device, the event index, and the path that probed it.</summary>
+public sealed record LateProbe(Device Device, int Event, ProbePath Path);

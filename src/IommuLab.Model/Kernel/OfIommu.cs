@@ -96,7 +96,7 @@ public sealed partial class Kernel
         if (err.IsOk && (Switches.Replay == ReplayPolicy.Always || !devIommuPresent))
         {
             Log(EventLevel.Trace, dev, "of_iommu_configure", "parse complete; replaying iommu_probe_device()");
-            err = await IommuProbeDevice(dev);
+            err = await IommuProbeDevice(dev, ProbePath.Replay);
         }
 
         if (err.IsError && err != Errno.EPROBE_DEFER && err != Errno.ENODEV)

@@ -99,7 +99,7 @@ public static class Profiles
         K615Switches);
 
     public static Profile K616 { get; } = new("K616", "v6.16+ and v6.15.1 stable (read in v6.18.2)",
-        ["iommu: Avoid introducing more races", "da33e87bd2bf iommu: Handle yet another race around registration"],
+        ["0c8e9c148e29 iommu: Avoid introducing more races", "da33e87bd2bf iommu: Handle yet another race around registration"],
         "K615 plus the ready flag checked in iommu_fwspec_init() when dev->iommu is absent, and no dma_configure window when a fwspec exists.",
         K615Switches with { InitDeviceParse = InitDeviceParse.WhenNoDriverAndNoFwspec, ReadyCheck = ReadyCheck.WhenNoDevIommu, DartCheckIas = true });
 

@@ -41,6 +41,20 @@ internal static class ExplorationHarness
         }
     }
 
+    /// <summary>Replays one counterexample from its JSON trace and returns the kernel it ends in (for event-level asserts).</summary>
+    public static Model.Kernel.Kernel ReplayKernel(string fixture, Platform platform, ProfileResult result, Counterexample c, IReadOnlyList<string>? knobs = null)
+    {
+        var path = KernelRun.FixturePath(fixture);
+        var context = new TraceContext(path, TraceContext.Hash(File.ReadAllBytes(path)), platform.Knobs, knobs ?? []);
+        var (trace, error) = Trace.Parse(Trace.Of(context, platform, result.Profile, result.Options, c).ToJson());
+        Assert.True(trace is not null, error);
+        var (profile, perr) = trace.RestoreProfile();
+        Assert.True(profile is not null, perr);
+        var replay = trace.Replay(platform, profile);
+        Assert.True(replay.Reproduced);
+        return ((KernelSystemRun)replay.Execution.Run).Kernel;
+    }
+
     public static bool Has(this ProfileResult r, string invariant, string devicePathPart, string? messagePart = null) =>
         r.Violations.Any(v => v.Invariant == invariant && v.Device.Contains(devicePathPart, StringComparison.Ordinal)
             && (messagePart is null || v.Message.Contains(messagePart, StringComparison.Ordinal)));

@@ -44,18 +44,20 @@ public sealed class FineModeTests
     private static bool AtAcquire(KThread t, ObjectKind kind, int nth) =>
         t.State == KThreadState.Parked && t.Pending is { Kind: AccessKind.Acquire } p && p.Object.Kind == kind && Acquires(t, kind) == nth;
 
-    private static Model.Kernel.Kernel RunSct(string profile)
+    private static Model.Kernel.Kernel RunSct(string profile) => RunSingleDart(profile,
+        // REG(dcp_dart): register, then stop as its walk is about to lock for its first device.
+        ("probe dcp_dart", t => t.Footprint.Any(a => a.Object.Kind == ObjectKind.InstanceList && a.Kind == AccessKind.Write) && AtAcquire(t, ObjectKind.ProbeLock, 1)),
+        // PROBE(dcp) concurrently: parse under the lock (X is on the list), stop before the replay locks again.
+        ("probe dcp", t => AtAcquire(t, ObjectKind.ProbeLock, 2)),
+        // The walk probes dcp into its group; stop before the deferred default-domain setup.
+        ("probe dcp_dart", t => AtAcquire(t, ObjectKind.GroupMutex, 2)),
+        // dcp's replay, use_default_domain and DMA-ops decision run in the window.
+        ("probe dcp", t => t.State == KThreadState.Done));
+
+    private static Model.Kernel.Kernel RunSingleDart(string profile, params (string Thread, Func<KThread, bool> Stop)[] phases)
     {
         var platform = KernelRun.Platform("single-dart.dts");
-        var chooser = new PhaseChooser(
-            // REG(dcp_dart): register, then stop as its walk is about to lock for its first device.
-            ("probe dcp_dart", t => t.Footprint.Any(a => a.Object.Kind == ObjectKind.InstanceList && a.Kind == AccessKind.Write) && AtAcquire(t, ObjectKind.ProbeLock, 1)),
-            // PROBE(dcp) concurrently: parse under the lock (X is on the list), stop before the replay locks again.
-            ("probe dcp", t => AtAcquire(t, ObjectKind.ProbeLock, 2)),
-            // The walk probes dcp into its group; stop before the deferred default-domain setup.
-            ("probe dcp_dart", t => AtAcquire(t, ObjectKind.GroupMutex, 2)),
-            // dcp's replay, use_default_domain and DMA-ops decision run in the window.
-            ("probe dcp", t => t.State == KThreadState.Done));
+        var chooser = new PhaseChooser(phases);
         var sched = new Scheduler(SchedulerMode.Fine, chooser, record: true);
         var k = new Model.Kernel.Kernel(platform, KernelRun.Profile(profile).Switches, sched);
         foreach (var d in k.Devices)
@@ -113,6 +115,30 @@ public sealed class FineModeTests
         Assert.Equal(DriverState.Bound, dcp.State);
         Assert.Equal(DmaMode.IommuDma, dcp.Dma);
         Assert.DoesNotContain(Invariants.CheckAll(k), v => v.Invariant == "I4");
+    }
+
+    /// <summary>
+    /// The walk sets up the default domain while PROBE(dcp) is between dma_configure and use_default_domain: since
+    /// v6.13 iommu_setup_dma_ops() only sets dev->dma_iommu, which the DMA API reads on every call, so the driver's
+    /// probe() (run after use_default_domain) starts on iommu-dma and nothing is switched underneath it.
+    /// </summary>
+    [Fact]
+    public void Dma_flag_set_before_the_drivers_probe_runs_is_no_switch_under_a_bound_driver_in_k611()
+    {
+        var k = RunSingleDart("K611",
+            ("probe dcp_dart", t => t.Footprint.Any(a => a.Object.Kind == ObjectKind.InstanceList && a.Kind == AccessKind.Write) && AtAcquire(t, ObjectKind.ProbeLock, 1)),
+            ("probe dcp", t => AtAcquire(t, ObjectKind.ProbeLock, 2)),
+            ("probe dcp_dart", t => AtAcquire(t, ObjectKind.GroupMutex, 2)),
+            // The replay finds the group; dma_configure is done; stop as use_default_domain locks the group.
+            ("probe dcp", t => AtAcquire(t, ObjectKind.GroupMutex, 1)),
+            // The walk finishes: default domain, dev->dma_iommu = true, ready.
+            ("probe dcp_dart", t => t.State == KThreadState.Done));
+        var dcp = k.Devices.Single(d => d.Name == "dcp");
+        Assert.Equal(DriverState.Bound, dcp.State);
+        Assert.Equal(DmaMode.IommuDma, dcp.Dma);
+        Assert.Contains(k.Events, e => e.Device == "dcp" && e.Function == "iommu_setup_dma_ops" && e.Message.Contains("before the driver's probe()", StringComparison.Ordinal));
+        Assert.DoesNotContain(k.Events, e => e.Level == EventLevel.Warn && e.Function == "iommu_setup_dma_ops");
+        Assert.DoesNotContain(Invariants.CheckAll(k).Concat(ExecutionChecks.Check(k)), v => v.Invariant == "I4");
     }
 
     [Fact]
@@ -231,7 +257,8 @@ public sealed class FineModeTests
     public void S_JH_probe_during_the_walk_is_a_late_probe_at_driver_bind_in_k615_only(string profile, bool late)
     {
         var k = RunAgainstWalk("single-dart.dts", profile, [], "probe dcp_dart", "probe dcp");
-        Assert.Equal(late, k.LateProbes.Any(p => p.Device.Name == "dcp"));
+        Assert.Equal(late, k.LateProbes.Any(p => p.Device.Name == "dcp" && p.Path == ProbePath.Replay));
+        Assert.DoesNotContain(k.LateProbes, p => p.Path != ProbePath.Replay);
         Assert.Equal(DriverState.Bound, k.Devices.Single(d => d.Name == "dcp").State);
     }
 
