@@ -34,6 +34,16 @@ if [ -s /load-late ]; then
   load_list /load-late
 fi
 sleep "$SETTLE"
+# Probes that the timeout released may still run (e1000 takes seconds under TCG): wait until the kernel log has been
+# quiet for 2 s (at most 60 s more), then keep kernel messages off the console so they do not cut into the JSON.
+n=0
+while [ "$n" -lt 30 ]; do
+  before="$(dmesg | wc -l)"
+  sleep 2
+  [ "$(dmesg | wc -l)" = "$before" ] && break
+  n=$((n + 1))
+done
+dmesg -n 1
 event "dump"
 
 # JSON string body: escape backslash and quote, tabs; drop other control characters.
