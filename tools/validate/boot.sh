@@ -23,6 +23,7 @@ usage() { echo "usage: $0 CONFIG KERNEL   (KERNEL: k612 | k7)" >&2; exit 2; }
 [[ $# -eq 2 ]] || usage
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+RESULTS="${IOMMULAB_VALIDATE_RESULTS:-$HERE/results}"
 CACHE="${IOMMULAB_VALIDATE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/iommulab-validate}"
 QEMU="${QEMU:-qemu-system-aarch64}"
 BOOT_TIMEOUT="${BOOT_TIMEOUT:-240}"
@@ -130,16 +131,10 @@ if [[ ! -s "$out/real.json" ]] || ! jq -e . "$out/real.json" > /dev/null; then
   exit 1
 fi
 
-# --- result: the configuration, the model's --pci list derived from what the kernel enumerated, the real facts --
-# A bridge's kind comes from its PCI Express port type (4 root port, 5/6 switch ports, 7 PCIe-to-PCI, 8 PCI-to-PCIe;
-# none: conventional PCI-to-PCI bridge).
-pci_list="$(jq -r '
-  .functions[] | (.bdf | sub("^[0-9a-f]{4}:"; "")) as $b
-  | if .secondaryBus == null then $b
-    else ({"4": "root-port", "5": "switch-port", "6": "switch-port", "7": "pcie-to-pci", "8": "pci-to-pcie"}[(.pcieType // "x") | tostring] // "pci-bridge") as $k
-      | "\($b) \($k) -> \(.secondaryBus)"
-    end' "$out/real.json" | paste -sd ';' | sed 's/;/; /g')"
-mkdir -p "$HERE/results"
+# --- result: the configuration, the model's --pci list derived from what the kernel enumerated (pci-list.jq), the
+# real facts --------------------------------------------------------------------------------------------------
+pci_list="$(jq -r -f "$HERE/pci-list.jq" "$out/real.json")"
+mkdir -p "$RESULTS"
 jq -n --arg config "$name" --arg description "$DESCRIPTION" --arg kernelImage "$(basename "$(dirname "$vmlinuz")")/$(basename "$vmlinuz")" \
   --arg iommu "$IOMMU" --arg machine "$machine" --arg append "$append" --arg schedule "$SCHEDULE" \
   --arg pci "$pci_list" --argjson qemuExit "$rc" --argjson seconds "$elapsed" \
@@ -147,5 +142,5 @@ jq -n --arg config "$name" --arg description "$DESCRIPTION" --arg kernelImage "$
   --arg devices "${DEVICES[*]}" --slurpfile real "$out/real.json" '
   { config: $config, description: $description, iommu: $iommu, machine: $machine, devices: $devices,
     append: $append, modulesEarly: $early, modulesLate: $late, schedule: $schedule, pci: $pci,
-    qemuExit: $qemuExit, seconds: $seconds, real: $real[0] }' > "$HERE/results/$name.$kernel.json"
-echo "boot.sh: wrote tools/validate/results/$name.$kernel.json (${elapsed}s)" >&2
+    qemuExit: $qemuExit, seconds: $seconds, real: $real[0] }' > "$RESULTS/$name.$kernel.json"
+echo "boot.sh: wrote $RESULTS/$name.$kernel.json (${elapsed}s)" >&2

@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# shellcheck shell=dash
 # /init of the validation initramfs (busybox sh, runs in the guest). boot.sh writes /config.sh (EARLY_DELAY,
 # LATE_DELAY, SETTLE) and /load-early, /load-late (module files in dependency order, one per line, from /modules).
 # Prints one JSON document between IOMMULAB-BEGIN and IOMMULAB-END lines on the console, then powers off.
@@ -33,6 +34,16 @@ if [ -s /load-late ]; then
   load_list /load-late
 fi
 sleep "$SETTLE"
+# Probes that the timeout released may still run (e1000 takes seconds under TCG): wait until the kernel log has been
+# quiet for 2 s (at most 60 s more), then keep kernel messages off the console so they do not cut into the JSON.
+n=0
+while [ "$n" -lt 30 ]; do
+  before="$(dmesg | wc -l)"
+  sleep 2
+  [ "$(dmesg | wc -l)" = "$before" ] && break
+  n=$((n + 1))
+done
+dmesg -n 1
 event "dump"
 
 # JSON string body: escape backslash and quote, tabs; drop other control characters.
@@ -46,16 +57,18 @@ json_lines() {
 link_base() { if [ -e "$1" ]; then basename "$(readlink "$1")"; fi; }
 jstr() { if [ -n "$1" ]; then printf '"%s"' "$1"; else printf 'null'; fi; }
 
-# Config space facts: PCIe port type (PCI Express capability, flags bits 4-7), secondary bus of a bridge, and the
-# ACS extended capability's capability and control registers. Needs the 4096-byte config space (root can read it).
+# Config space facts: PCIe port type (PCI Express capability, flags bits 4-7), an SHPC capability (ID 0x0c), the
+# secondary bus of a bridge, and the ACS extended capability's capability and control registers. Needs the
+# 4096-byte config space (root can read it).
 cfg_facts() {
   od -An -tu1 -v "$1/config" 2>/dev/null | awk '
     { for (i = 1; i <= NF; i++) b[n++] = $i }
     END {
-      type = "null"; p = b[52]; guard = 0
+      type = "null"; shpc = "false"; p = b[52]; guard = 0
       if (int(b[6] / 16) % 2) {
         while (p >= 64 && p < 256 && guard++ < 48) {
-          if (b[p] == 16) { type = int(b[p + 2] / 16) % 16; break }
+          if (b[p] == 16) type = int(b[p + 2] / 16) % 16
+          if (b[p] == 12) shpc = "true"
           p = b[p + 1]
         }
       }
@@ -71,7 +84,7 @@ cfg_facts() {
         }
         off = int(h / 1048576) % 4096
       }
-      printf "\"headerType\":\"0x%02x\",\"pcieType\":%s,\"secondaryBus\":%s,\"acs\":%s,\"configBytes\":%d", b[14], type, sec, acs, n
+      printf "\"headerType\":\"0x%02x\",\"pcieType\":%s,\"shpc\":%s,\"secondaryBus\":%s,\"acs\":%s,\"configBytes\":%d", b[14], type, shpc, sec, acs, n
     }'
 }
 

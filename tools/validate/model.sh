@@ -5,7 +5,8 @@
 #
 #   k612 -> K611 with Debian 6.12.117's stable backports (docs/profiles.md):
 #           --set ConfigureCleanup=FreeDevIommuIfAllocated --set UseDefaultDomainDefers=true
-#   k7   -> K616
+#   k7   -> K616 with c41e2fb67e26 (after v6.18: ACS enabled by pci_dma_configure()):
+#           --set PciAcsAtDmaConfigure=true
 #
 # The .conf file may set MODEL_SCHEDULE (events in the model's notation; PCI functions are named
 # pcie@10000000:BB:DD.F, the SMMUv3 smmuv3@9050000) and MODEL_ARGS=(...) (extra `run` options), or
@@ -15,6 +16,7 @@ set -euo pipefail
 
 [[ $# -eq 2 ]] || { echo "usage: $0 CONFIG KERNEL   (KERNEL: k612 | k7)" >&2; exit 2; }
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+RESULTS="${IOMMULAB_VALIDATE_RESULTS:-$HERE/results}"
 REPO="$(cd "$HERE/../.." && pwd)"
 CACHE="${IOMMULAB_VALIDATE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/iommulab-validate}"
 conf="$1"
@@ -22,7 +24,7 @@ kernel="$2"
 [[ -f "$conf" ]] || conf="$HERE/configs/$1.conf"
 [[ -f "$conf" ]] || { echo "model.sh: no configuration '$1'" >&2; exit 2; }
 name="$(basename "$conf" .conf)"
-real="$HERE/results/$name.$kernel.json"
+real="$RESULTS/$name.$kernel.json"
 dtb="$CACHE/out/$name.$kernel/virt.dtb"
 [[ -f "$real" && -f "$dtb" ]] || { echo "model.sh: run boot.sh $name $kernel first" >&2; exit 2; }
 
@@ -33,14 +35,14 @@ source "$conf"
 # A configuration the model cannot take yet says why (MODEL_UNSUPPORTED); the summary records the reason.
 if [[ -n "$MODEL_UNSUPPORTED" ]]; then
   jq -n --arg config "$name" --arg kernel "$kernel" --arg reason "$MODEL_UNSUPPORTED" \
-    '{ config: $config, kernel: $kernel, unsupported: $reason }' > "$HERE/results/$name.$kernel.model.json"
+    '{ config: $config, kernel: $kernel, unsupported: $reason }' > "$RESULTS/$name.$kernel.model.json"
   echo "model.sh: $name not modelled: $MODEL_UNSUPPORTED" >&2
   exit 0
 fi
 
 case "$kernel" in
   k612) profile=(-p K611 --set ConfigureCleanup=FreeDevIommuIfAllocated --set UseDefaultDomainDefers=true) ;;
-  k7) profile=(-p K616) ;;
+  k7) profile=(-p K616 --set PciAcsAtDmaConfigure=true) ;;
   *) echo "model.sh: unknown kernel '$kernel'" >&2; exit 2 ;;
 esac
 
@@ -52,7 +54,7 @@ if [[ -z "$cli" ]]; then
   fi
 fi
 
-args=("${profile[@]}" --pci "$(jq -r .pci "$real")" -s "$MODEL_SCHEDULE" "${MODEL_ARGS[@]}")
+args=("${profile[@]}" --pci "$(jq .real "$real" | jq -r -f "$HERE/pci-list.jq")" -s "$MODEL_SCHEDULE" "${MODEL_ARGS[@]}")
 set +e
 "$cli" run "$dtb" "${args[@]}" --format json > "$CACHE/out/$name.$kernel/model.json"
 rc=$?
@@ -69,5 +71,5 @@ jq --arg config "$name" --arg kernel "$kernel" --argjson exit "$rc" --argjson ar
           warnings: [ .warnings[]? ] } ],
     log: [ .steps[].log[] | select(.level != "trace" and .level != "debug") | "\(.device // "-"): \(.function): \(.message)" ],
     violations: [ .violations[] | "\(.invariant) \(.device): \(.message)" ] }' \
-  "$CACHE/out/$name.$kernel/model.json" > "$HERE/results/$name.$kernel.model.json"
-echo "model.sh: wrote tools/validate/results/$name.$kernel.model.json (iommulab exit $rc)" >&2
+  "$CACHE/out/$name.$kernel/model.json" > "$RESULTS/$name.$kernel.model.json"
+echo "model.sh: wrote $RESULTS/$name.$kernel.model.json (iommulab exit $rc)" >&2

@@ -65,6 +65,9 @@ public sealed class FwspecDriver(Kernel.Kernel kernel, FwspecDriverModel model) 
 
     public override string Name => Model.Name;
 
+    /// <summary>viommu_probe() does not check iommu_device_register() (v6.12, and 7.x still prints its "input address" line).</summary>
+    internal override bool IgnoresRegisterError => Model == FwspecDriverModel.Virtio;
+
     private static FwspecInstanceState StateOf(IommuInstance inst) => (FwspecInstanceState)inst.DriverData!;
 
     internal override async KTask<Errno> ProbeInstance(IommuInstance inst)
@@ -142,9 +145,23 @@ public sealed class FwspecDriver(Kernel.Kernel kernel, FwspecDriverModel model) 
             // duplicated IDs"); only a SID owned by another master fails.
             if (Model.DuplicateCheck && st.Streams.TryGetValue(sid, out var owner) && owner.Owner != dev)
             {
+                if (K.Switches.SmmuAliasedStreamNoDev)
+                {
+                    K.Log(EventLevel.Warn, dev, "arm_smmu_insert_master", $"Aliasing StreamID 0x{sid:x} (from {owner.Owner.Name}) unsupported, expect DMA to be broken");
+                    return (null, Errno.ENODEV);
+                }
+
                 K.Log(EventLevel.Warn, dev, "arm_smmu_insert_master", $"stream {sid} already in tree from dev {owner.Owner.Name}");
                 return (null, Errno.EINVAL);
             }
+        }
+
+        // viommu_probe_endpoint(): a PROBE request for the first ID; the device answers NOENT for an endpoint it
+        // does not manage (it sees a function's DMA only under the requester ID that reaches the root complex).
+        if (Model == FwspecDriverModel.Virtio && dev.Info.Pci is not null && fw.Ids.Count > 0 && !K.VirtioManagesEndpoint(inst, fw.Ids[0]))
+        {
+            K.Log(EventLevel.Error, dev, "viommu_probe_endpoint", $"PROBE of endpoint 0x{fw.Ids[0]:x}: VIRTIO_IOMMU_S_NOENT (-ENOENT)");
+            return (null, Errno.ENOENT);
         }
 
         var master = new FwspecMaster(K.Ledger.Alloc(AllocKind.SmmuMaster, $"{Name} master of {dev.Name}", K.EventIndex), inst, [.. fw.Ids.Select(StreamOf)]);
@@ -209,7 +226,8 @@ public sealed class FwspecDriver(Kernel.Kernel kernel, FwspecDriverModel model) 
             return (group, Errno.Ok);
         }
 
-        group = K.NewGroup(this, dev);
+        // arm_smmu_device_group(), viommu_device_group(): pci_device_group() for a PCI function.
+        group = dev.Info.Pci is not null ? await K.PciDeviceGroup(dev, this) : K.NewGroup(this, dev);
         foreach (var sid in m.Ids)
         {
             st.StreamGroups[sid] = group;

@@ -35,6 +35,9 @@ public abstract class IommuDriver(Kernel.Kernel kernel)
 
     public virtual bool HasOfXlate => true;
 
+    /// <summary>The platform driver's probe() ignores iommu_device_register()'s result (viommu_probe()) and stays bound.</summary>
+    internal virtual bool IgnoresRegisterError => false;
+
     /// <summary>The platform driver's probe() up to (not including) iommu_device_register().</summary>
     internal abstract KTask<Errno> ProbeInstance(IommuInstance inst);
 

@@ -290,7 +290,7 @@ public static class AcpiPlatformBuilder
                         rc is null ? $"no IORT root complex for PCI segment {segment}" : $"IORT root complex (segment {segment}) @0x{rc.Header.Offset:x}",
                         rc is not null, rc?.AtsSupported ?? false, end);
                     var list = rc is null ? FwRefList.Empty : new FwRefList(refs, Errno.ENOENT, null);
-                    if (AddPci(segment, f, aliases, list, acpi) is { } e)
+                    if (AddPci(segment, f, aliases, list, acpi, topology) is { } e)
                     {
                         return e;
                     }
@@ -300,11 +300,17 @@ public static class AcpiPlatformBuilder
             return null;
         }
 
-        private string? AddPci(uint segment, PciFunction f, IReadOnlyList<PciDmaAlias> aliases, FwRefList list, AcpiDeviceInfo acpi)
+        private string? AddPci(uint segment, PciFunction f, IReadOnlyList<PciDmaAlias> aliases, FwRefList list, AcpiDeviceInfo acpi, PciTopology topology)
         {
             var bdf = $"{segment:x4}:{f.Bdf}";
             IEnumerable<string> own = f.Label is { } l ? [l] : [];
-            return AddConsumer($"PCI/{bdf}", $"pci@{bdf}", [.. own.Append(bdf).Append(f.Bdf)], list, acpi, f, aliases);
+            if (AddConsumer($"PCI/{bdf}", $"pci@{bdf}", [.. own.Append(bdf).Append(f.Bdf)], list, acpi, f, aliases) is { } error)
+            {
+                return error;
+            }
+
+            Devices[^1] = Devices[^1] with { PciHostTopology = topology };
+            return null;
         }
 
         /// <summary>
@@ -410,7 +416,7 @@ public static class AcpiPlatformBuilder
                     var aliases = topology.DmaAliases(f);
                     var refs = ViotPciRefs(viot, (ushort)segment, f, aliases);
                     var acpi = new AcpiDeviceInfo(AcpiIommuTable.Viot, $"VIOT PCI ranges (segment {segment})", true, false, refs.EndLog);
-                    if (AddPci(segment, f, aliases, refs, acpi) is { } e)
+                    if (AddPci(segment, f, aliases, refs, acpi, topology) is { } e)
                     {
                         return e;
                     }

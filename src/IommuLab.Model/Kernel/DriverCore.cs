@@ -196,6 +196,7 @@ public sealed partial class Kernel
     {
         var acpi = dev.Info.Acpi is not null;
         var (err, ops) = acpi ? await AcpiIommuConfigureId(dev) : await OfIommuConfigure(dev);
+        await PciDmaConfigureAcs(dev);
         if (err == Errno.EPROBE_DEFER)
         {
             dev.DeferReason = $"{(acpi ? "acpi_iommu_configure_id" : "of_iommu_configure")}: -EPROBE_DEFER";

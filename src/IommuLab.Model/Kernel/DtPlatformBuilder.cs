@@ -20,8 +20,8 @@ public static class DtPlatformBuilder
     /// <param name="knobs">Kernel config and command-line knobs.</param>
     /// <param name="deviceKnobs">Per-device knobs, "DEVICE.key=value".</param>
     /// <param name="pci">
-    /// <c>--pci</c> device lists ("[BRIDGE=]LIST", docs/pci.md) for host bridges whose functions the device tree
-    /// does not describe.
+    /// <c>--pci</c> device lists ("[BRIDGE=]LIST", docs/pci.md): the functions enumeration finds behind a host bridge;
+    /// the bridge's DT child nodes are matched to them by bus/devfn.
     /// </param>
     public static (Platform? Platform, string? Error) Build(DeviceTree tree, PlatformKnobs knobs, IReadOnlyList<string> deviceKnobs, IReadOnlyList<string>? pci = null)
     {
@@ -81,9 +81,10 @@ public static class DtPlatformBuilder
 
         bool Matches(DtNode n, string name) => n.Path == name || LabelsOf(n).Contains(name) || n.Name == name;
 
+        var allNodes = Descendants(tree.Root).ToList();
         foreach (var (dev, _, _) in parsedKnobs)
         {
-            if (!nodes.Any(n => Matches(n, dev)))
+            if (!nodes.Any(n => Matches(n, dev)) && !allNodes.Any(n => Matches(n, dev)))
             {
                 return (null, $"knob names unknown device '{dev}'");
             }
@@ -96,10 +97,32 @@ public static class DtPlatformBuilder
         var instanceOfNode = new Dictionary<DtNode, int>();
         for (var i = 0; i < nodes.Count; i++)
         {
-            var n = nodes[i];
+            if (AddInstance(nodes[i], i) is { } error)
+            {
+                return (null, error);
+            }
+        }
+
+        // An IOMMU that is itself a PCI function (virtio,pci-iommu under a host bridge): its instance is registered by
+        // the driver of the virtio device that virtio-pci creates; the device index is set when the functions are built.
+        var hostNodes = IommuTopology.Decode(tree).MapUsers.Select(m => tree.FindByPath(m.Path))
+            .Where(h => h is not null && nodes.Contains(h) && h.FindProperty("device_type")?.GetString() == "pci").ToList();
+        foreach (var host in hostNodes)
+        {
+            foreach (var child in Descendants(host!).Where(c => c.FindProperty("#iommu-cells") is not null && IsAvailable(c)))
+            {
+                if (AddInstance(child, -1) is { } error)
+                {
+                    return (null, error);
+                }
+            }
+        }
+
+        string? AddInstance(DtNode n, int i)
+        {
             if (n.FindProperty("#iommu-cells") is not { } cellsProp || !cellsProp.TryGetU32(out var cells))
             {
-                continue;
+                return null;
             }
 
             var compatible = n.FindProperty("compatible")?.GetStringList()?.FirstOrDefault() ?? "";
@@ -125,7 +148,7 @@ public static class DtPlatformBuilder
                         var (parsed, err) = ParseAvailability(n.Path, value, knobs);
                         if (parsed is null)
                         {
-                            return (null, err);
+                            return err;
                         }
 
                         availability = parsed.Value;
@@ -140,6 +163,7 @@ public static class DtPlatformBuilder
             var numStreams = dart?.NumStreams ?? (props.TryGetValue("num-streams", out var ns) ? int.Parse(ns, CultureInfo.InvariantCulture) : 1 << 16);
             instanceOfNode[n] = instances.Count;
             instances.Add(new IommuInstanceInfo(instances.Count, i, n.Path, LabelsOf(n).FirstOrDefault() ?? n.Name, compatible, kind, cells, availability, probeFails, numStreams, dart));
+            return null;
         }
 
         // One driver is one module: every instance it drives is built in or every one is a module.
@@ -197,13 +221,30 @@ public static class DtPlatformBuilder
                 return (null, $"{map.Path}: {error}");
             }
 
-            if (functions.Count > 0)
+            if (functions.Count > 0 && given >= 0)
+            {
+                // Enumeration finds the functions; of_pci_find_child_device() gives a DT node to the function at its devfn.
+                var (parsed, perr) = PciTopology.Parse(pciLists[given].Text);
+                if (parsed is null)
+                {
+                    return (null, $"{map.Path}: {perr}");
+                }
+
+                var dtFunctions = functions;
+                var merged = parsed.Functions.Select(f => (dtFunctions.FirstOrDefault(d => d.Function.Bus == f.Bus && d.Function.DevFn == f.DevFn).Node, Function: f)).ToList();
+                var extra = dtFunctions.Where(d => !parsed.Functions.Any(f => f.Bus == d.Function.Bus && f.DevFn == d.Function.DevFn)).ToList();
+                var (_, merr) = PciTopology.Validate([.. merged.Concat(extra).Select(f => f.Function)]);
+                if (merr is not null)
+                {
+                    return (null, $"{map.Path}: --pci with the device tree's child nodes: {merr}");
+                }
+
+                functions = [.. merged, .. extra];
+                notes.Add($"{map.Path}: PCI functions from --pci ({parsed.Functions.Count} function(s)) merged with its {dtFunctions.Count} child node(s) by bus/devfn{(extra.Count > 0 ? $"; {extra.Count} child node(s) not in the list added" : "")}");
+            }
+            else if (functions.Count > 0)
             {
                 notes.Add($"{map.Path}: PCI functions from its {functions.Count} child node(s)");
-                if (given >= 0)
-                {
-                    notes.Add($"{map.Path}: --pci ignored: the device tree describes the functions behind this host bridge");
-                }
             }
             else if (given >= 0)
             {
@@ -245,15 +286,39 @@ public static class DtPlatformBuilder
                 }
 
                 var aliases = pciTopology.DmaAliases(f);
+                int? iommu = node is not null && instanceOfNode.TryGetValue(node, out var iommuIx) ? iommuIx : null;
+                if (iommu is not null)
+                {
+                    // The virtio-pci function of a virtio-iommu: built-in virtio-pci binds it; the IOMMU is its virtio device.
+                    labels = [$"{bridgeName}:{bdf}"];
+                    availability = DriverAvailability.BuiltIn;
+                }
+
                 devices.Add(new PlatformDevice(devices.Count, path, node?.Name ?? $"pci@{bdf}", labels, null, availability != DriverAvailability.Absent, null, PciRefs(map, aliases, tree, instanceOfNode), f.Rid)
                 {
                     DriverAvailability = availability.Value,
-                    DriverName = f.Bridge is PciBridgeKind.RootPort or PciBridgeKind.SwitchPort ? "pcieport" : $"pci-{own.FirstOrDefault() ?? bdf}",
+                    DriverName = iommu is not null ? "virtio-pci" : PciDriverName(f, own.FirstOrDefault() ?? bdf),
                     Pci = f,
                     PciDmaAliases = aliases,
                     PciRcAts = ats,
+                    PciHostTopology = pciTopology,
                 });
+                if (iommu is { } vi)
+                {
+                    var info = instances[vi];
+                    instances[vi] = info with { Device = devices.Count };
+                    devices.Add(new PlatformDevice(devices.Count, $"{path}/virtio", $"virtio-iommu@{bdf}", [.. own, $"{bridgeName}:{bdf}:virtio"], info.Compatible, info.Availability != DriverAvailability.Absent, vi, FwRefList.Empty)
+                    {
+                        DriverAvailability = info.Availability,
+                        DriverName = DriverNameOf(info.Driver),
+                    });
+                }
             }
+        }
+
+        if (instances.FirstOrDefault(i => i.Device < 0) is { } lost)
+        {
+            return (null, $"{lost.Path}: #iommu-cells on a PCI node that is not a function enumeration finds (a second node for one devfn, or below an endpoint)");
         }
 
         if (pciLists.FirstOrDefault(l => !l.Used) is { Text: not null } unused)
@@ -408,7 +473,16 @@ public static class DtPlatformBuilder
     {
         PciBridgeKind.RootPort or PciBridgeKind.SwitchPort => DriverAvailability.BuiltIn,
         null => DefaultAvailability(knobs),
+        _ when f.Shpc => DriverAvailability.BuiltIn,
         _ => DriverAvailability.Absent,
+    };
+
+    /// <summary>pcieport for root and switch ports, shpchp for a bridge with an SHPC capability, else the endpoint's own driver.</summary>
+    private static string PciDriverName(PciFunction f, string name) => f.Bridge switch
+    {
+        PciBridgeKind.RootPort or PciBridgeKind.SwitchPort => "pcieport",
+        not null when f.Shpc => "shpchp",
+        _ => $"pci-{name}",
     };
 
     /// <summary>
@@ -437,6 +511,19 @@ public static class DtPlatformBuilder
         }
 
         return new FwRefList(refs.ToImmutable(), Errno.ENOENT, null);
+    }
+
+    /// <summary>Every node below <paramref name="parent"/>, depth first.</summary>
+    private static IEnumerable<DtNode> Descendants(DtNode parent)
+    {
+        foreach (var c in parent.Children)
+        {
+            yield return c;
+            foreach (var d in Descendants(c))
+            {
+                yield return d;
+            }
+        }
     }
 
     /// <summary>of_platform_populate(): enabled nodes with compatible under the root and under bus nodes.</summary>

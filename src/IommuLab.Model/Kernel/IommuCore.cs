@@ -32,6 +32,10 @@ public sealed partial class Kernel
         {
             inst.RegistrationFailed = true;
             Log(EventLevel.Error, dev, "iommu_device_register", $"registration failed with {ret}; the instance is unregistered");
+            if (driver.IgnoresRegisterError)
+            {
+                return Errno.Ok;
+            }
         }
 
         return ret;

@@ -22,6 +22,22 @@ public enum PciBridgeKind
     PciBridge,
 }
 
+/// <summary>What a non-bridge function is, as <c>pci_pcie_type()</c> (or the lack of a PCI Express capability) says.</summary>
+public enum PciEndpointKind
+{
+    /// <summary>PCIe endpoint (PCI_EXP_TYPE_ENDPOINT).</summary>
+    Endpoint,
+
+    /// <summary>Legacy PCIe endpoint (PCI_EXP_TYPE_LEG_END).</summary>
+    LegacyEndpoint,
+
+    /// <summary>Root-complex integrated endpoint (PCI_EXP_TYPE_RC_END): a function on the root bus.</summary>
+    RcIntegrated,
+
+    /// <summary>Conventional PCI or PCI-X (no PCI Express capability): never ACS-isolated.</summary>
+    Conventional,
+}
+
 /// <summary>
 /// One PCI function: bus and devfn (RID = bus &lt;&lt; 8 | devfn), and, for a bridge, its kind and secondary bus.
 /// <see cref="AliasDevFns"/> is the function's <c>dma_alias_mask</c> (devfns on its own bus that quirks add);
@@ -30,6 +46,27 @@ public enum PciBridgeKind
 public sealed record PciFunction(byte Bus, byte DevFn, PciBridgeKind? Bridge, byte? Secondary, ImmutableArray<byte> AliasDevFns, bool XlateRoot, string? Label = null)
 {
     public uint Rid => (uint)((Bus << 8) | DevFn);
+
+    /// <summary>The endpoint kind given explicitly (<c>--pci</c> word or harness); null: from the position (see <see cref="PciTopology.EndpointKindOf"/>).</summary>
+    public PciEndpointKind? Endpoint { get; init; }
+
+    /// <summary>The multi-function bit of the header type register (function 0; functions above 0 count as multi-function).</summary>
+    public bool MultiFunctionBit { get; init; }
+
+    /// <summary>The vendor ID, for the ACS quirks (<c>pci_dev_specific_acs_enabled()</c>); null when not known.</summary>
+    public ushort? Vendor { get; init; }
+
+    /// <summary>The ACS extended capability's capability register; null when the function has no ACS capability.</summary>
+    public ushort? AcsCap { get; init; }
+
+    /// <summary>The ACS control register as firmware left it (QEMU: 0).</summary>
+    public ushort AcsCtrl { get; init; }
+
+    /// <summary>A bridge with a Standard Hot-Plug Controller capability: the built-in shpchp driver binds it.</summary>
+    public bool Shpc { get; init; }
+
+    /// <summary><c>pdev-&gt;multifunction</c>: the header bit, or any function above 0 (pci_scan_slot() sets it).</summary>
+    public bool MultiFunction => MultiFunctionBit || (DevFn & 7) != 0;
 
     public string Bdf => Format(Rid);
 
@@ -77,6 +114,34 @@ public sealed class PciTopology
     public PciFunction? BridgeAbove(byte bus) => Functions.FirstOrDefault(f => f.Bridge is not null && f.Secondary == bus);
 
     /// <summary>
+    /// What a non-bridge function is when not given: on a root bus a root-complex integrated endpoint; below a
+    /// PCIe-to-PCI or conventional bridge a conventional PCI function; else a PCIe endpoint. Null for a bridge.
+    /// </summary>
+    public PciEndpointKind? EndpointKindOf(PciFunction f)
+    {
+        ArgumentNullException.ThrowIfNull(f);
+        if (f.Bridge is not null)
+        {
+            return null;
+        }
+
+        if (f.Endpoint is { } given)
+        {
+            return given;
+        }
+
+        return BridgeAbove(f.Bus) switch
+        {
+            null => PciEndpointKind.RcIntegrated,
+            { Bridge: PciBridgeKind.PcieToPci or PciBridgeKind.PciBridge } => PciEndpointKind.Conventional,
+            _ => PciEndpointKind.Endpoint,
+        };
+    }
+
+    /// <summary>The function at bus/devfn, if listed.</summary>
+    public PciFunction? At(byte bus, byte devfn) => Functions.FirstOrDefault(f => f.Bus == bus && f.DevFn == devfn);
+
+    /// <summary>
     /// Models pci_for_each_dma_alias() (drivers/pci/search.c): the function's own RID; then each devfn of its
     /// <c>dma_alias_mask</c> in ascending order on its own bus; then, walking up through the bridges until the root
     /// bus, what each bridge adds (root and switch ports nothing, a PCIe-to-PCI bridge its secondary bus with devfn 0,
@@ -119,7 +184,8 @@ public sealed class PciTopology
 
     /// <summary>
     /// Parses the <c>--pci</c> device list (docs/pci.md): entries separated by ';' or new lines, each
-    /// "bb:dd.f [bridge] [KIND -&gt; SECONDARY] [alias dd.f[,dd.f...]] [xlate-root] [label NAME]", '#' to end of line a comment.
+    /// "bb:dd.f [bridge] [KIND -&gt; SECONDARY] [endpoint|legacy-endpoint|rciep|conventional] [mf] [vendor VVVV]
+    /// [acs CAP[/CTRL]] [shpc] [alias dd.f[,dd.f...]] [xlate-root] [label NAME]", '#' to end of line a comment.
     /// </summary>
     public static (PciTopology? Topology, string? Error) Parse(string text)
     {
@@ -194,6 +260,12 @@ public sealed class PciTopology
         var aliases = ImmutableArray.CreateBuilder<byte>();
         var xlateRoot = false;
         string? label = null;
+        PciEndpointKind? endpoint = null;
+        var multiFunction = false;
+        var shpc = false;
+        ushort? vendor = null;
+        ushort? acsCap = null;
+        ushort acsCtrl = 0;
         for (var i = 1; i < words.Length; i++)
         {
             var w = words[i];
@@ -231,6 +303,40 @@ public sealed class PciTopology
                 case "xlate-root":
                     xlateRoot = true;
                     break;
+                case "endpoint" or "legacy-endpoint" or "rciep" or "conventional":
+                    endpoint = w switch
+                    {
+                        "endpoint" => PciEndpointKind.Endpoint,
+                        "legacy-endpoint" => PciEndpointKind.LegacyEndpoint,
+                        "rciep" => PciEndpointKind.RcIntegrated,
+                        _ => PciEndpointKind.Conventional,
+                    };
+                    break;
+                case "mf":
+                    multiFunction = true;
+                    break;
+                case "shpc":
+                    shpc = true;
+                    break;
+                case "vendor":
+                    if (i + 1 >= words.Length || !ushort.TryParse(words[i + 1], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var vid))
+                    {
+                        return (null, "'vendor' needs a hex vendor ID (e.g. 8086)");
+                    }
+
+                    vendor = vid;
+                    i++;
+                    break;
+                case "acs":
+                    if (i + 1 >= words.Length || !TryAcs(words[i + 1], out var cap, out var ctrl))
+                    {
+                        return (null, "'acs' needs CAP or CAP/CTRL (hex ACS capability and control registers)");
+                    }
+
+                    acsCap = cap;
+                    acsCtrl = ctrl;
+                    i++;
+                    break;
                 case "label":
                     if (i + 1 >= words.Length)
                     {
@@ -242,7 +348,7 @@ public sealed class PciTopology
                 default:
                     if (PciFunction.ParseKind(w) is not { } k)
                     {
-                        return (null, $"unknown word '{w}' (bridge kinds: root-port, switch-port, pcie-to-pci, pci-to-pcie, pci-bridge; alias, xlate-root, label)");
+                        return (null, $"unknown word '{w}' (bridge kinds: root-port, switch-port, pcie-to-pci, pci-to-pcie, pci-bridge; endpoint kinds: endpoint, legacy-endpoint, rciep, conventional; alias, xlate-root, mf, shpc, vendor, acs, label)");
                     }
 
                     kind = k;
@@ -270,8 +376,38 @@ public sealed class PciTopology
             return (null, "xlate-root is a bridge flag");
         }
 
-        return (new PciFunction(bus, devfn, kind, secondary, aliases.ToImmutable(), xlateRoot, label), null);
+        if (endpoint is not null && secondary is not null)
+        {
+            return (null, "endpoint, legacy-endpoint, rciep and conventional are for functions that are not bridges");
+        }
+
+        if (shpc && secondary is null)
+        {
+            return (null, "shpc is a bridge capability");
+        }
+
+        return (new PciFunction(bus, devfn, kind, secondary, aliases.ToImmutable(), xlateRoot, label)
+        {
+            Endpoint = endpoint,
+            MultiFunctionBit = multiFunction,
+            Shpc = shpc,
+            Vendor = vendor,
+            AcsCap = acsCap,
+            AcsCtrl = acsCtrl,
+        }, null);
     }
+
+    private static bool TryAcs(string s, out ushort cap, out ushort ctrl)
+    {
+        cap = 0;
+        ctrl = 0;
+        var parts = s.Split('/');
+        return parts.Length <= 2
+            && ushort.TryParse(StripHex(parts[0]), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out cap)
+            && (parts.Length == 1 || ushort.TryParse(StripHex(parts[1]), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out ctrl));
+    }
+
+    private static string StripHex(string s) => s.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? s[2..] : s;
 
     private static bool TryBdf(string s, out byte bus, out byte devfn)
     {

@@ -109,6 +109,9 @@ public sealed record PlatformDevice(
     /// <summary>The PCI function's DMA aliases in pci_for_each_dma_alias() order (<see cref="PciTopology.DmaAliases"/>).</summary>
     public IReadOnlyList<PciDmaAlias> PciDmaAliases { get; init; } = [];
 
+    /// <summary>Every function behind the same host bridge (one object per host bridge), for pci_device_group().</summary>
+    public PciTopology? PciHostTopology { get; init; }
+
     /// <summary>The PCI host bridge node has <c>ats-supported</c> (of_pci_check_device_ats()).</summary>
     public bool PciRcAts { get; init; }
 

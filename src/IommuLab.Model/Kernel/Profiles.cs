@@ -90,6 +90,7 @@ public static class Profiles
         DartMaxDarts = 3,
         DartBypass = DartBypassRule.AllowMismatch,
         AcpiReplay = false,
+        SmmuAliasedStreamNoDev = true,
     };
 
     public static Profile K615 { get; } = new("K615", "v6.15.0",

@@ -179,6 +179,12 @@ public sealed record KernelSwitches
     public bool OfPciChecksAts { get; init; }
 
     public bool AcpiReplay { get; init; }
+
+    /// <summary>pci_dma_configure() calls pci_enable_acs() after of_dma_configure() (c41e2fb67e26, after v6.18).</summary>
+    public bool PciAcsAtDmaConfigure { get; init; }
+
+    /// <summary>arm_smmu_insert_master() fails a StreamID another master owns with -ENODEV, not -EINVAL (2d00c34d665b, v6.15).</summary>
+    public bool SmmuAliasedStreamNoDev { get; init; }
 }
 
 /// <summary>One switch: its name, documentation, allowed values and accessors.</summary>
@@ -221,6 +227,8 @@ public static class SwitchCatalog
         Bool(nameof(KernelSwitches.DartLockedSupport), "§6.6", "Asahi downstream: a locked DART probes (skips reset) and its domain reads the bootloader's TTBR back; mainline fails the probe with -EINVAL.", s => s.DartLockedSupport, (s, v) => s with { DartLockedSupport = v }),
         Bool(nameof(KernelSwitches.DartReleaseClearsPriv), "§6.3", "apple-dart release_device also clears dev->iommu->priv (v6.6/v6.7).", s => s.DartReleaseClearsPriv, (s, v) => s with { DartReleaseClearsPriv = v }),
         Bool(nameof(KernelSwitches.OfPciChecksAts), "§2.2 (K611)", "of_iommu_configure() calls of_pci_check_device_ats() after the PCI alias walk: ats-supported on the host bridge sets IOMMU_FWSPEC_PCI_RC_ATS (Jean-Philippe Brucker, 20240429113938.192706-4-jean-philippe@linaro.org).", s => s.OfPciChecksAts, (s, v) => s with { OfPciChecksAts = v }),
+        Bool(nameof(KernelSwitches.PciAcsAtDmaConfigure), "§4.4", "pci_dma_configure() enables ACS (pci_enable_acs()) after of_dma_configure(), so pci_request_acs() from of_iommu_configure() takes effect on DT platforms (c41e2fb67e26, after v6.18); otherwise ACS is enabled only at enumeration, before any of_iommu_configure() requested it.", s => s.PciAcsAtDmaConfigure, (s, v) => s with { PciAcsAtDmaConfigure = v }),
+        Bool(nameof(KernelSwitches.SmmuAliasedStreamNoDev), "§6.10", "arm_smmu_insert_master() warns \"Aliasing StreamID ... unsupported\" and returns -ENODEV for a StreamID another master owns, which bus_iommu_probe() skips (2d00c34d665b, v6.15); before, \"stream N already in tree\" and -EINVAL.", s => s.SmmuAliasedStreamNoDev, (s, v) => s with { SmmuAliasedStreamNoDev = v }),
         Bool(nameof(KernelSwitches.AcpiReplay), "§3.1", "acpi_iommu_configure_id() replays iommu_probe_device() after a successful parse; bcb81ac6ae3c (v6.15) removed it, the parse then runs from iommu_init_device().", s => s.AcpiReplay, (s, v) => s with { AcpiReplay = v }),
     ];
 

@@ -97,12 +97,17 @@ public sealed class PciAliasTests
         Assert.Contains(message, error, StringComparison.Ordinal);
     }
 
+    /// <summary>Enumeration finds the listed functions; each DT child node goes to the function at its bus/devfn.</summary>
     [Fact]
-    public void A_pci_list_is_ignored_where_the_device_tree_describes_the_functions()
+    public void A_pci_list_is_merged_with_the_device_tree_children_by_bus_and_devfn()
     {
-        var p = KernelRun.Platform("pcie-iommu-map.dts", pci: ["00:07.0"]);
-        Assert.Contains(p.Notes, n => n.EndsWith("--pci ignored: the device tree describes the functions behind this host bridge", StringComparison.Ordinal));
-        Assert.Null(p.Resolve("pcie0:00:07.0"));
+        var p = KernelRun.Platform("pcie-iommu-map.dts", pci: ["00:07.0; 01:00.0 vendor 8086"]);
+        Assert.Contains(p.Notes, n => n.Contains("merged with its 5 child node(s) by bus/devfn; 4 child node(s) not in the list added", StringComparison.Ordinal));
+        Assert.NotNull(p.Resolve("pcie0:00:07.0"));
+        var wifi = p.Resolve("wifi");
+        Assert.NotNull(wifi);
+        Assert.Equal((ushort)0x8086, wifi.Pci!.Vendor);
+        Assert.NotNull(p.Resolve("nic"));
     }
 
     /// <summary>
