@@ -36,6 +36,7 @@ public static class CliApp
             LintCommand.Create(LoadDeviceTree),
             CheckCommand.Create(LoadDeviceTree),
             ReplayCommand.Create(LoadDeviceTree),
+            ScanCommand.Create(),
         };
         var config = new InvocationConfiguration { Output = stdout, Error = stderr };
         var parsed = root.Parse(args);
