@@ -90,6 +90,17 @@ public static class ScanJson
             }
 
             w.WriteEndArray();
+            w.WriteStartArray("multiInstance");
+            foreach (var m in s.MultiInstance)
+            {
+                w.WriteStartObject();
+                w.WriteString("pattern", m.Pattern);
+                w.WriteNumber("devices", m.Devices);
+                w.WriteNumber("files", m.Files);
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
             w.WriteStartArray("lint");
             foreach (var l in s.Lint)
             {
@@ -150,6 +161,16 @@ public static class ScanJson
                     }
 
                     w.WriteEndArray();
+                    w.WriteEndObject();
+                }
+
+                w.WriteEndArray();
+                w.WriteStartArray("multiInstance");
+                foreach (var (device, pattern) in f.MultiInstance)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("device", device);
+                    w.WriteString("pattern", pattern);
                     w.WriteEndObject();
                 }
 

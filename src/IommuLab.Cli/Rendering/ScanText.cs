@@ -74,6 +74,16 @@ public static class ScanText
             }
         }
 
+        if (s.MultiInstance.Count > 0)
+        {
+            o.WriteLine();
+            o.WriteLine($"consumers of more than one IOMMU instance ({s.MultiInstance.Sum(m => m.Devices)}; translated only when every instance registers in time):");
+            foreach (var m in s.MultiInstance)
+            {
+                o.WriteLine($"  {m.Devices,6} device(s) in {m.Files,4} file(s)  {m.Pattern}");
+            }
+        }
+
         if (s.Lint.Count > 0)
         {
             o.WriteLine();

@@ -65,6 +65,8 @@ public sealed record ScanProfileResult(string Profile, int Proved, int Sampled, 
 /// <param name="Consumers">Consumers the explorer checks (devices referencing an IOMMU instance).</param>
 /// <param name="Clusters">Independent clusters those consumers fall into (explored separately).</param>
 /// <param name="LargestCluster">Consumers in the largest cluster.</param>
+/// <param name="MultiInstance">Consumers whose references name more than one IOMMU instance, with their patterns
+/// (the shape the binding path handles worst: half-configured when the instances register in the wrong order).</param>
 /// <param name="Lint">The file's lint findings (every profile's rules).</param>
 /// <param name="Elapsed">Wall time; shown only on request, since it differs from run to run.</param>
 public sealed record ScanFileResult(
@@ -75,6 +77,7 @@ public sealed record ScanFileResult(
     int Clusters,
     int LargestCluster,
     IReadOnlyList<ScanProfileResult> Profiles,
+    IReadOnlyList<(string Device, string Pattern)> MultiInstance,
     IReadOnlyList<LintFinding> Lint,
     TimeSpan Elapsed);
 
@@ -178,6 +181,13 @@ public static class ScanRunner
         var clusters = Clusters.Of(platform);
         var patterns = new Dictionary<string, string>(StringComparer.Ordinal);
         var profiles = options.Profiles.Select(p => Explore(platform, p, clusters, options, patterns)).ToList();
+        var multi = clusters
+            .SelectMany(c => c.Consumers)
+            .Select(i => platform.Devices[i])
+            .Where(d => d.Iommus.Refs.Where(r => r.Instance is not null).Select(r => r.Instance).Distinct().Count() > 1)
+            .Select(d => (d.Path, PatternOf(platform, d.Path, patterns)))
+            .OrderBy(x => x.Path, StringComparer.Ordinal)
+            .ToList();
         return new ScanFileResult(
             name,
             kind,
@@ -186,12 +196,13 @@ public static class ScanRunner
             clusters.Count,
             clusters.Count == 0 ? 0 : clusters.Max(c => c.Consumers.Length),
             profiles,
+            multi,
             lint.Findings,
             sw.Elapsed);
     }
 
     private static ScanFileResult Unreadable(string path, string error, TimeSpan elapsed) =>
-        new(path, ScanInputKind.Unreadable, error, 0, 0, 0, [], [], elapsed);
+        new(path, ScanInputKind.Unreadable, error, 0, 0, 0, [], [], [], elapsed);
 
     /// <summary>
     /// One profile over every cluster: exhaustive within the budget (a proof), else the cut run plus a seeded random

@@ -1,7 +1,5 @@
 #pragma warning disable CS1573 // Records document only the parameters whose meaning is not obvious.
 
-using IommuLab.Model.Lint;
-
 namespace IommuLab.Model.Scan;
 
 /// <summary>Violations of one invariant under one profile.</summary>
@@ -43,6 +41,7 @@ public sealed record ScanSummary(
     int Clusters,
     int LargestCluster,
     IReadOnlyList<ProfileSummary> Profiles,
+    IReadOnlyList<PatternCount> MultiInstance,
     IReadOnlyList<LintCount> Lint,
     IReadOnlyList<(string File, string Error)> Unreadable)
 {
@@ -89,6 +88,13 @@ public sealed record ScanSummary(
                 patterns));
         }
 
+        var multi = readable
+            .SelectMany(f => f.MultiInstance.Select(m => (f.Path, m.Device, m.Pattern)))
+            .GroupBy(x => x.Pattern, StringComparer.Ordinal)
+            .Select(g => new PatternCount(g.Key, g.Count(), g.Select(x => x.Path).Distinct(StringComparer.Ordinal).Count(), []))
+            .OrderByDescending(p => p.Devices)
+            .ThenBy(p => p.Pattern, StringComparer.Ordinal)
+            .ToList();
         var lint = files
             .SelectMany(f => f.Lint)
             .GroupBy(l => l.RuleId, StringComparer.Ordinal)
@@ -107,6 +113,7 @@ public sealed record ScanSummary(
             readable.Sum(f => f.Clusters),
             readable.Count == 0 ? 0 : readable.Max(f => f.LargestCluster),
             perProfile,
+            multi,
             lint,
             [.. files.Where(f => f.Kind == ScanInputKind.Unreadable).Select(f => (f.Path, f.Error ?? "unreadable"))]);
     }
