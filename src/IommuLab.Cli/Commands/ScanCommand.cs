@@ -37,8 +37,8 @@ public static class ScanCommand
         var profile = new Option<string[]>("--profile", "-p") { Description = "Profile to check under (repeatable; 'all' or none given: every profile)" };
         var jobs = new Option<string?>("--jobs", "-j") { Description = "Files checked in parallel (default: the number of cores)" };
         var format = new Option<string>("--format") { Description = "text, json or csv", DefaultValueFactory = _ => "text" };
-        var budget = new Option<string?>("--budget") { Description = "Exhaustive executions per cluster; a cluster done within it is proved, else sampled (default 1000)" };
-        var sample = new Option<string?>("--sample") { Description = "Random executions for a cluster too large to prove (default 200)" };
+        var budget = new Option<string?>("--budget") { Description = "Exhaustive executions per cluster; a cluster done within it is proved, else sampled (default 50)" };
+        var sample = new Option<string?>("--sample") { Description = "Random executions for a cluster too large to prove (default 10)" };
         var seed = new Option<string?>("--seed") { Description = "Seed of the random samples (default 0)" };
         var fine = new Option<bool>("--fine") { Description = "Interleave at every scheduling point, not only coarse events (much slower)" };
         var time = new Option<bool>("--time") { Description = "Show the slowest files and wall times (text only; times differ from run to run)" };
@@ -85,12 +85,12 @@ public static class ScanCommand
                 return Usage($"--jobs must be a positive number, not '{parse.GetValue(jobs)}'");
             }
 
-            if (Number(parse.GetValue(budget), 1000, 1) is not { } nBudget)
+            if (Number(parse.GetValue(budget), 50, 1) is not { } nBudget)
             {
                 return Usage($"--budget must be a positive number, not '{parse.GetValue(budget)}'");
             }
 
-            if (Number(parse.GetValue(sample), 200, 0) is not { } nSample)
+            if (Number(parse.GetValue(sample), 10, 0) is not { } nSample)
             {
                 return Usage($"--sample must be 0 or a positive number, not '{parse.GetValue(sample)}'");
             }

@@ -23,10 +23,10 @@ public sealed record ScanOptions
     /// Executions per cluster the exhaustive (optimal DPOR) exploration may run; a cluster that finishes within it
     /// is proved, one that does not is sampled instead.
     /// </summary>
-    public int ExhaustiveBudget { get; init; } = 1000;
+    public int ExhaustiveBudget { get; init; } = 50;
 
     /// <summary>Random executions run on a cluster too large to prove (in addition to the cut exhaustive run).</summary>
-    public int SampleBudget { get; init; } = 200;
+    public int SampleBudget { get; init; } = 10;
 
     /// <summary>Seed of the random sample (the same seed gives the same sample).</summary>
     public int Seed { get; init; }

@@ -32,7 +32,7 @@ public sealed class CorpusScan
         Elapsed = sw.Elapsed;
 
         // Paths relative to the corpus (the tarballs unpack under a temp folder named by their hash).
-        Results = [.. results.Select(r => r with { Path = Relative(r.Path) })];
+        Results = [.. results.Select(r => r with { Path = Relative(r.Path), Error = r.Error?.Replace(r.Path, Relative(r.Path), StringComparison.Ordinal) })];
         Report = new ScanCommand.ScanReport(Options, Results, ScanSummary.Of(Results, [.. Options.Profiles.Select(p => p.Name)]));
     }
 
