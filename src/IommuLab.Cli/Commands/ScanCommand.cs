@@ -189,7 +189,14 @@ public static class ScanCommand
         switch (progress)
         {
             case ProgressKind.Bar:
-                var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(progressOut) });
+                // The bar is chosen only when stderr is a terminal (or asked for): stdout may well be redirected to a
+                // file, which would make Spectre's own detection fall back to plain percentages.
+                var console = AnsiConsole.Create(new AnsiConsoleSettings
+                {
+                    Out = new AnsiConsoleOutput(progressOut),
+                    Ansi = AnsiSupport.Yes,
+                    Interactive = InteractionSupport.Yes,
+                });
                 results = [];
                 console.Progress()
                     .AutoClear(true)

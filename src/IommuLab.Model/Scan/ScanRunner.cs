@@ -104,10 +104,26 @@ public static class ScanRunner
             new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Jobs), CancellationToken = cancel },
             i =>
             {
-                results[i] = ScanFile(files[i], options);
+                results[i] = ScanFileGuarded(files[i], options);
                 onFile?.Invoke(results[i]);
             });
         return results;
+    }
+
+    /// <summary>
+    /// One file, never throwing: a failure inside the model is a bug in IommuLab, but one file must not take the
+    /// scan of thousands down with it; it is listed like an unreadable file, saying whose fault it is.
+    /// </summary>
+    private static ScanFileResult ScanFileGuarded(string path, ScanOptions options)
+    {
+        try
+        {
+            return ScanFile(path, options);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
+        {
+            return Unreadable(path, $"internal error in IommuLab, please report it with this file: {ex.GetType().Name}: {ex.Message}", TimeSpan.Zero);
+        }
     }
 
     private static long SizeOf(string path)
