@@ -40,6 +40,7 @@ public static class CliApp
             FirmwareLimitOptions.AddTo(LintCommand.Create(Load)),
             FirmwareLimitOptions.AddTo(CheckCommand.Create(Load)),
             FirmwareLimitOptions.AddTo(ReplayCommand.Create(Load)),
+            FirmwareLimitOptions.AddTo(ScanCommand.Create()),
         };
         var config = new InvocationConfiguration { Output = stdout, Error = stderr };
         parsed = root.Parse(args);

@@ -12,8 +12,8 @@ public static class ReplayCommand
     public static Command Create(Func<string, DeviceTree> load)
     {
         var file = new Argument<string>("trace") { Description = "A trace written by `check --traces DIR`" };
-        var format = new Option<string>("--format") { Description = "text or json", DefaultValueFactory = _ => "text" };
-        format.AcceptOnlyFromAmong("text", "json");
+        var format = new Option<string>("--format") { Description = "text, json, dot (the final state as Graphviz source) or svg (through Graphviz dot)", DefaultValueFactory = _ => "text" };
+        format.AcceptOnlyFromAmong("text", "json", "dot", "svg");
         var cmd = new Command("replay", "Re-run a trace: the narration in kernel vocabulary and the state after every step") { file, format };
         cmd.SetAction(parse =>
         {
@@ -24,7 +24,30 @@ public static class ReplayCommand
                 return CheckCommand.ExitBadInput;
             }
 
-            Write(parse.InvocationConfiguration.Output, replay, parse.GetValue(format) == "json");
+            var fmt = parse.GetValue(format);
+            if (fmt is "dot" or "svg")
+            {
+                using var dot = new StringWriter();
+                Rendering.ReplayDot.Write(replay, dot);
+                if (fmt == "dot")
+                {
+                    parse.InvocationConfiguration.Output.Write(dot.ToString());
+                }
+                else if (Rendering.Graphviz.TryRenderSvg(dot.ToString(), out var svg, out var message))
+                {
+                    parse.InvocationConfiguration.Output.Write(svg);
+                }
+                else
+                {
+                    parse.InvocationConfiguration.Error.WriteLine($"iommulab replay: {message} (or use --format dot)");
+                    return CheckCommand.ExitBadInput;
+                }
+            }
+            else
+            {
+                Write(parse.InvocationConfiguration.Output, replay, fmt == "json");
+            }
+
             return replay.Reproduced ? CheckCommand.ExitViolations : CheckCommand.ExitOk;
         });
         return cmd;

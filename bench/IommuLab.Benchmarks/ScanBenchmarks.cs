@@ -1,0 +1,61 @@
+using System.Diagnostics;
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Engines;
+using IommuLab.Firmware.Lint;
+using IommuLab.Model.Kernel;
+using IommuLab.Model.Scan;
+using IommuLab.Tests.Support;
+
+namespace IommuLab.Benchmarks;
+
+/// <summary>
+/// Issue 7's goal: `scan` over the whole corpus (every sid, Apple and QEMU DTB and every IORT/VIOT table), lint
+/// plus exploration under every profile on all cores, against dtc only decompiling the same DTBs, one process per
+/// file as a user's shell loop runs it. Budgets as in CI: exhaustive up to 50 executions per cluster, else a
+/// sample of 10. One operation takes minutes, so one measured cold iteration each (JIT included, as a user runs it).
+/// </summary>
+[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 0, iterationCount: 1)]
+public class ScanBenchmarks
+{
+    private IReadOnlyList<string> _files = [];
+    private IReadOnlyList<string> _dtbs = [];
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _files = [.. Corpus.AllDtbs, .. LintInputs.Expand([Path.Combine(Corpus.Root, "iort")])];
+        _dtbs = Corpus.AllDtbs;
+    }
+
+    private static ScanOptions Options(IReadOnlyList<Profile> profiles) => new()
+    {
+        Profiles = profiles,
+        Jobs = Environment.ProcessorCount,
+        ExhaustiveBudget = 50,
+        SampleBudget = 10,
+    };
+
+    [Benchmark]
+    public int ScanWholeCorpusEveryProfile() => ScanRunner.Run(_files, Options(Profiles.All)).Count;
+
+    [Benchmark]
+    public int ScanWholeCorpusOneProfile() => ScanRunner.Run(_files, Options([Profiles.K616])).Count;
+
+    [Benchmark]
+    public int ScanWholeCorpusNoExploration() => ScanRunner.Run(_files, Options([])).Count;
+
+    [Benchmark(Baseline = true)]
+    public int DtcDecompileEveryDtb()
+    {
+        var failures = 0;
+        foreach (var path in _dtbs)
+        {
+            using var p = Process.Start(new ProcessStartInfo("dtc", ["-q", "-I", "dtb", "-O", "dts", "-o", "/dev/null", path]))
+                ?? throw new InvalidOperationException("cannot start dtc");
+            p.WaitForExit();
+            failures += p.ExitCode == 0 ? 0 : 1;
+        }
+
+        return failures;
+    }
+}

@@ -1,0 +1,329 @@
+#pragma warning disable CS1573 // Records document only the parameters whose meaning is not obvious.
+
+using System.Diagnostics;
+using IommuLab.Firmware;
+using IommuLab.Firmware.Acpi;
+using IommuLab.Firmware.DeviceTree;
+using IommuLab.Firmware.Lint;
+using IommuLab.Model.Exploration;
+using IommuLab.Model.Kernel;
+using IommuLab.Model.Lint;
+
+namespace IommuLab.Model.Scan;
+
+/// <summary>How a scan explores each file.</summary>
+public sealed record ScanOptions
+{
+    public IReadOnlyList<Profile> Profiles { get; init; } = Kernel.Profiles.All;
+
+    /// <summary>Files checked in parallel.</summary>
+    public int Jobs { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>
+    /// Executions per cluster the exhaustive (optimal DPOR) exploration may run; a cluster that finishes within it
+    /// is proved, one that does not is sampled instead.
+    /// </summary>
+    public int ExhaustiveBudget { get; init; } = 50;
+
+    /// <summary>Random executions run on a cluster too large to prove (in addition to the cut exhaustive run).</summary>
+    public int SampleBudget { get; init; } = 10;
+
+    /// <summary>Seed of the random sample (the same seed gives the same sample).</summary>
+    public int Seed { get; init; }
+
+    public Granularity Granularity { get; init; } = Granularity.Coarse;
+
+    /// <summary>Parser limits (the `--max-*` switches), as for every other command.</summary>
+    public FirmwareLimits Limits { get; init; } = FirmwareLimits.Default;
+}
+
+/// <summary>What kind of input a scanned file turned out to be.</summary>
+public enum ScanInputKind
+{
+    Dtb,
+    Dts,
+    Iort,
+    Viot,
+
+    /// <summary>Could not be read or decoded; <see cref="ScanFileResult.Error"/> says why.</summary>
+    Unreadable,
+}
+
+/// <summary>One invariant broken by one device under one profile.</summary>
+/// <param name="Pattern">The device's shape: its compatible and the IOMMU instances it references, for grouping.</param>
+public sealed record ScanViolation(string Invariant, string Device, string Pattern, string Message);
+
+/// <summary>A file under one profile: how its clusters were explored and what broke.</summary>
+/// <param name="Proved">Clusters explored exhaustively within the budget (every Mazurkiewicz trace: a proof).</param>
+/// <param name="Sampled">Clusters too large to prove: the cut exhaustive run plus a random sample.</param>
+public sealed record ScanProfileResult(string Profile, int Proved, int Sampled, long Executions, IReadOnlyList<ScanViolation> Violations)
+{
+    public bool Proof => Sampled == 0;
+
+    /// <summary>Distinct devices with at least one violation.</summary>
+    public int ViolatingDevices => Violations.Select(v => v.Device).Distinct(StringComparer.Ordinal).Count();
+}
+
+/// <summary>The scan of one file.</summary>
+/// <param name="Consumers">Consumers the explorer checks (devices referencing an IOMMU instance).</param>
+/// <param name="Clusters">Independent clusters those consumers fall into (explored separately).</param>
+/// <param name="LargestCluster">Consumers in the largest cluster.</param>
+/// <param name="MultiInstance">Consumers whose references name more than one IOMMU instance, with their patterns
+/// (the shape the binding path handles worst: half-configured when the instances register in the wrong order).</param>
+/// <param name="Lint">The file's lint findings (every profile's rules).</param>
+/// <param name="Elapsed">Wall time; shown only on request, since it differs from run to run.</param>
+public sealed record ScanFileResult(
+    string Path,
+    ScanInputKind Kind,
+    string? Error,
+    int Consumers,
+    int Clusters,
+    int LargestCluster,
+    IReadOnlyList<ScanProfileResult> Profiles,
+    IReadOnlyList<(string Device, string Pattern)> MultiInstance,
+    IReadOnlyList<LintFinding> Lint,
+    TimeSpan Elapsed);
+
+/// <summary>
+/// The engine of <c>iommulab scan</c>: loads each file (DTB, DTS, IORT or VIOT), lints it, builds the platform the
+/// model boots, and explores every independent cluster under every profile. A file that cannot be read or decoded
+/// becomes an <see cref="ScanInputKind.Unreadable"/> result; the scan goes on. Results come back in input order
+/// whatever the thread count, and nothing in them depends on timing except <see cref="ScanFileResult.Elapsed"/>.
+/// </summary>
+public static class ScanRunner
+{
+    /// <summary>Scans <paramref name="files"/> on <see cref="ScanOptions.Jobs"/> threads.</summary>
+    /// <param name="onFile">Called once per finished file (from worker threads), for progress.</param>
+    public static IReadOnlyList<ScanFileResult> Run(IReadOnlyList<string> files, ScanOptions options, Action<ScanFileResult>? onFile = null, CancellationToken cancel = default)
+    {
+        ArgumentNullException.ThrowIfNull(files);
+        ArgumentNullException.ThrowIfNull(options);
+        var results = new ScanFileResult[files.Count];
+
+        // Largest files first: they are the long poles, and starting them early keeps every core busy to the end.
+        var order = Enumerable.Range(0, files.Count).OrderByDescending(i => SizeOf(files[i])).ThenBy(i => i).ToArray();
+        Parallel.ForEach(
+            order,
+            new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Jobs), CancellationToken = cancel },
+            i =>
+            {
+                results[i] = ScanFileGuarded(files[i], options);
+                onFile?.Invoke(results[i]);
+            });
+        return results;
+    }
+
+    /// <summary>
+    /// One file, never throwing: a failure inside the model is a bug in IommuLab, but one file must not take the
+    /// scan of thousands down with it; it is listed like an unreadable file, saying whose fault it is.
+    /// </summary>
+    private static ScanFileResult ScanFileGuarded(string path, ScanOptions options)
+    {
+        try
+        {
+            return ScanFile(path, options);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
+        {
+            return Unreadable(path, $"internal error in IommuLab, please report it with this file: {ex.GetType().Name}: {ex.Message}", TimeSpan.Zero);
+        }
+    }
+
+    private static long SizeOf(string path)
+    {
+        try
+        {
+            return new FileInfo(path).Length;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            return 0;
+        }
+    }
+
+    /// <summary>Reads and scans one file.</summary>
+    public static ScanFileResult ScanFile(string path, ScanOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        var sw = Stopwatch.StartNew();
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+        {
+            return Unreadable(path, $"cannot read the file: {ex.Message}", sw.Elapsed);
+        }
+
+        return ScanBytes(bytes, path, options, sw);
+    }
+
+    /// <summary>Scans bytes already in memory: an IORT/VIOT table by its signature, else a DTB or DTS.</summary>
+    public static ScanFileResult ScanBytes(byte[] bytes, string name, ScanOptions options, Stopwatch? sw = null)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(options);
+        sw ??= Stopwatch.StartNew();
+        ScanInputKind kind;
+        Platform? platform;
+        string? error;
+        LintReport lint;
+        try
+        {
+            if (AcpiTable.LooksLikeAcpiTable(bytes))
+            {
+                var table = AcpiTable.Load(bytes, name, options.Limits.Acpi);
+                kind = table is Firmware.Acpi.Viot.ViotTable ? ScanInputKind.Viot : ScanInputKind.Iort;
+                lint = Linter.LintAcpi(table, name);
+                (platform, error) = AcpiPlatformBuilder.Build(table, new PlatformKnobs(), []);
+            }
+            else
+            {
+                var tree = DeviceTreeLoader.Load(bytes, name, options.Limits);
+                kind = DtbReader.LooksLikeDtb(bytes) ? ScanInputKind.Dtb : ScanInputKind.Dts;
+                lint = Linter.LintTree(tree, name, new LintOptions { Profiles = options.Profiles, Limits = options.Limits });
+                (platform, error) = DtPlatformBuilder.Build(tree, new PlatformKnobs(), []);
+            }
+        }
+        catch (FirmwareFormatException ex)
+        {
+            return Unreadable(name, ex.Message, sw.Elapsed);
+        }
+
+        if (platform is null)
+        {
+            return Unreadable(name, error ?? "the model cannot build a platform from this file", sw.Elapsed);
+        }
+
+        var clusters = Clusters.Of(platform);
+        var patterns = new Dictionary<string, string>(StringComparer.Ordinal);
+        var profiles = options.Profiles.Select(p => Explore(platform, p, clusters, options, patterns)).ToList();
+        var multi = clusters
+            .SelectMany(c => c.Consumers)
+            .Select(i => platform.Devices[i])
+            .Where(d => d.Iommus.Refs.Where(r => r.Instance is not null).Select(r => r.Instance).Distinct().Count() > 1)
+            .Select(d => (d.Path, PatternOf(platform, d.Path, patterns)))
+            .OrderBy(x => x.Path, StringComparer.Ordinal)
+            .ToList();
+        return new ScanFileResult(
+            name,
+            kind,
+            null,
+            clusters.Sum(c => c.Consumers.Length),
+            clusters.Count,
+            clusters.Count == 0 ? 0 : clusters.Max(c => c.Consumers.Length),
+            profiles,
+            multi,
+            lint.Findings,
+            sw.Elapsed);
+    }
+
+    private static ScanFileResult Unreadable(string path, string error, TimeSpan elapsed) =>
+        new(path, ScanInputKind.Unreadable, error, 0, 0, 0, [], [], [], elapsed);
+
+    /// <summary>
+    /// One profile over every cluster: exhaustive within the budget (a proof), else the cut run plus a seeded random
+    /// sample. Counterexamples are not minimised (scan reports which invariant breaks where; `check FILE` gives
+    /// the minimal schedules).
+    /// </summary>
+    private static ScanProfileResult Explore(Platform platform, Profile profile, IReadOnlyList<Cluster> clusters, ScanOptions options, Dictionary<string, string> patterns)
+    {
+        var exhaustive = new ExplorationOptions
+        {
+            Strategy = StrategyKind.Exhaustive,
+            Budget = options.ExhaustiveBudget,
+            Granularity = options.Granularity,
+            Minimize = false,
+        };
+        var sample = exhaustive with { Strategy = StrategyKind.Random, Budget = options.SampleBudget, Seed = options.Seed };
+        var proved = 0;
+        var sampled = 0;
+        long executions = 0;
+        var violations = new List<ScanViolation>();
+        var seen = new HashSet<(string, string, string)>();
+        foreach (var cluster in clusters)
+        {
+            var system = new KernelSystem(platform, profile, options.Granularity, cluster);
+            var result = Explorer.CheckCluster(system, exhaustive);
+            executions += result.Result.Executions;
+            var found = result.Violations.ToList();
+            if (result.Result.Complete)
+            {
+                proved++;
+            }
+            else
+            {
+                sampled++;
+                if (options.SampleBudget > 0)
+                {
+                    var more = Explorer.CheckCluster(system, sample);
+                    executions += more.Result.Executions;
+                    found.AddRange(more.Violations);
+                }
+            }
+
+            foreach (var c in found)
+            {
+                if (seen.Add((c.Invariant, c.Device, c.Message)))
+                {
+                    violations.Add(new ScanViolation(c.Invariant, c.Device, PatternOf(platform, c.Device, patterns), c.Message));
+                }
+            }
+        }
+
+        violations.Sort(static (a, b) =>
+        {
+            var d = string.CompareOrdinal(a.Device, b.Device);
+            return d != 0 ? d : Rank(a.Invariant) != Rank(b.Invariant) ? Rank(a.Invariant).CompareTo(Rank(b.Invariant)) : string.CompareOrdinal(a.Message, b.Message);
+        });
+        return new ScanProfileResult(profile.Name, proved, sampled, executions, violations);
+    }
+
+    private static int Rank(string invariant) => int.TryParse(invariant.AsSpan(1), out var n) ? n : 99;
+
+    /// <summary>
+    /// A device's shape, independent of its address: "compatible with N x instance-compatible" for a consumer
+    /// ("apple,t8103-dwc3 with 2 x apple,t8103-dart"), the instance's compatible for an IOMMU instance.
+    /// </summary>
+    public static string PatternOf(Platform platform, string devicePath, Dictionary<string, string>? cache = null)
+    {
+        ArgumentNullException.ThrowIfNull(platform);
+        ArgumentNullException.ThrowIfNull(devicePath);
+        if (cache is not null && cache.TryGetValue(devicePath, out var known))
+        {
+            return known;
+        }
+
+        string pattern;
+        if (platform.Instances.FirstOrDefault(i => i.Path == devicePath) is { } inst)
+        {
+            pattern = $"{inst.Compatible} (IOMMU instance)";
+        }
+        else if (platform.Devices.FirstOrDefault(d => d.Path == devicePath) is { } dev)
+        {
+            var self = dev.IsPci ? "PCI function" : dev.Compatible ?? dev.Name;
+            var targets = dev.Iommus.Refs
+                .Where(r => r.Instance is not null)
+                .Select(r => r.Instance!.Value)
+                .Distinct()
+                .GroupBy(i => platform.Instances[i].Compatible, StringComparer.Ordinal)
+                .OrderBy(g => g.Key, StringComparer.Ordinal)
+                .Select(g => $"{g.Count()} x {g.Key}")
+                .ToList();
+            pattern = targets.Count == 0 ? self : $"{self} with {string.Join(" + ", targets)}";
+        }
+        else
+        {
+            pattern = "(not a device of the platform)";
+        }
+
+        if (cache is not null)
+        {
+            cache[devicePath] = pattern;
+        }
+
+        return pattern;
+    }
+}
