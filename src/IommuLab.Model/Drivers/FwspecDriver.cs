@@ -78,12 +78,16 @@ public sealed class FwspecDriver(Kernel.Kernel kernel, FwspecDriverModel model) 
         return Errno.Ok;
     }
 
-    /// <summary>Models the drivers' of_xlate: iommu_fwspec_add_ids() of the specifier's ID.</summary>
+    /// <summary>
+    /// Models the drivers' of_xlate: iommu_fwspec_add_ids() of the specifier's ID. The SMMU and virtio drivers read
+    /// one cell; drivers with `#iommu-cells = &lt;0&gt;` (rockchip, exynos-sysmmu, ...) serve one implicit master per
+    /// instance, recorded here as stream 0 (their of_xlate succeeds without an ID).
+    /// </summary>
     internal override async KTask<Errno> OfXlate(Device dev, FwRef spec)
     {
         if (spec.Args.Length == 0)
         {
-            return Errno.EINVAL;
+            return Model == FwspecDriverModel.Generic ? await IommuFwspecAddIds(dev, 0) : Errno.EINVAL;
         }
 
         var id = spec.Args[0];
@@ -120,6 +124,13 @@ public sealed class FwspecDriver(Kernel.Kernel kernel, FwspecDriverModel model) 
         await K.Read(ObjectKind.DevIommu, dev.Index);
         var fw = dev.Iommu?.Fwspec;
         if (fw?.Fwnode is not { } inst || inst.Driver != this)
+        {
+            return (null, Errno.ENODEV);
+        }
+
+        // rk_iommu/exynos/ipmmu/sun50i/qcom_iommu keep what of_xlate built in priv and refuse a device without it;
+        // a placeholder fwspec (of_xlate never ran) therefore gets -ENODEV, not a master without streams.
+        if (Model == FwspecDriverModel.Generic && fw.Ids.Count == 0)
         {
             return (null, Errno.ENODEV);
         }
