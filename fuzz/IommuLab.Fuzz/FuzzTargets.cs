@@ -72,6 +72,14 @@ public static class FuzzTargets
             return;
         }
 
+        // A reservation of address 0 and size 0 is the DTB block's terminator: it and every entry after it are gone
+        // after compiling, exactly as with dtc (found by AFL++: `/memreserve/ 0 0;`).
+        var end = tree.MemoryReservations.FindIndex(r => r.Address == 0 && r.Size == 0);
+        if (end >= 0)
+        {
+            tree.MemoryReservations.RemoveRange(end, tree.MemoryReservations.Count - end);
+        }
+
         if (DeviceTreeComparer.FirstDifference(tree, back) is { } difference)
         {
             throw new InvalidOperationException($"DTS -> DTB -> tree changed the tree: {difference}");

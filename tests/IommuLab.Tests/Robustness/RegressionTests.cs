@@ -213,6 +213,19 @@ public sealed class RegressionTests
         Regressions.Within(HangLimit, () => DtbWriter.Write(big));
     }
 
+    [Fact]
+    public void A_zero_memreserve_ends_the_compiled_reservation_block_as_dtcs_does()
+    {
+        // AFL++ `dts`, 18.7M execs: `/memreserve/ 0 0;` is the DTB block's terminator, so it and later entries are
+        // gone after compiling (dtc does the same); the harness oracle expected them to survive.
+        var path = Path.Combine(Regressions.Folder, "dts-memreserve-zero-terminates.dts");
+        var tree = DtsParser.ParseFile(path);
+        Assert.Single(tree.MemoryReservations);
+        Assert.Empty(DtbReader.Read(DtbWriter.Write(tree), "compiled.dtb").MemoryReservations);
+        Assert.Empty(DtbReader.Read(Support.Tools.Dtc("-q", "-I", "dts", "-O", "dtb", path), "dtc.dtb").MemoryReservations);
+        Assert.True(FuzzTargets.Run("dts", File.ReadAllBytes(path), Regressions.Folder));
+    }
+
     public static TheoryData<string> Inputs() =>
         [.. Directory.GetFiles(Regressions.Folder).Where(f => !f.EndsWith(".bin", StringComparison.Ordinal)).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal)];
 
