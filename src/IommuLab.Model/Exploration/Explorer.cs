@@ -97,7 +97,8 @@ public static class Explorer
         ArgumentNullException.ThrowIfNull(options);
         var executor = new Executor();
         var strategy = StrategyNames.Create(options.Strategy, options.Budget, options.Seed, options.PctDepth);
-        var traces = new HashSet<string>(StringComparer.Ordinal);
+        // 128-bit digests, not the Foata strings (kilobytes each): memory per execution stays small.
+        var traces = new HashSet<UInt128>();
         var outcomes = new List<(RunOutcome Outcome, IReadOnlyList<string> Schedule)>();
         var outcomeIndex = new Dictionary<string, int>(StringComparer.Ordinal);
         var found = new List<(Violation V, IReadOnlyList<string> Schedule)>();
@@ -105,7 +106,7 @@ public static class Explorer
         var correct = new List<IReadOnlyList<string>>();
         var result = strategy.Explore(system, executor, rec =>
         {
-            traces.Add(rec.Foata());
+            traces.Add(TraceDigest(rec.Foata()));
             if (!outcomeIndex.ContainsKey(rec.Outcome.Key))
             {
                 outcomeIndex.Add(rec.Outcome.Key, outcomes.Count);
@@ -335,5 +336,13 @@ public static class Explorer
         }
 
         return (rec, taken);
+    }
+
+    /// <summary>The first 128 bits of the SHA-256 of a trace's Foata normal form: distinct traces, deterministically.</summary>
+    private static UInt128 TraceDigest(string foata)
+    {
+        Span<byte> hash = stackalloc byte[32];
+        System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(foata), hash);
+        return System.Buffers.Binary.BinaryPrimitives.ReadUInt128LittleEndian(hash);
     }
 }
