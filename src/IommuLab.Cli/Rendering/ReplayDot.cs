@@ -103,20 +103,5 @@ public static class ReplayDot
         w.WriteLine("}");
     }
 
-    private static string Q(string s)
-    {
-        var b = new StringBuilder("\"");
-        foreach (var ch in s)
-        {
-            b.Append(ch switch
-            {
-                '"' => "\\\"",
-                '\\' => "\\\\",
-                '\n' => "\\n",
-                _ => ch.ToString(),
-            });
-        }
-
-        return b.Append('"').ToString();
-    }
+    private static string Q(string s) => TopologyDot.Q(s);
 }

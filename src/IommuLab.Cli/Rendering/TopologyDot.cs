@@ -82,7 +82,8 @@ public static class TopologyDot
         w.WriteLine("}");
     }
 
-    private static string Q(string s)
+    /// <summary>A DOT double-quoted string (also used by the replay picture).</summary>
+    internal static string Q(string s)
     {
         var b = new StringBuilder("\"");
         foreach (var ch in s)

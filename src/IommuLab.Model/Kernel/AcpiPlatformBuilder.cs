@@ -46,17 +46,10 @@ public static class AcpiPlatformBuilder
         ArgumentNullException.ThrowIfNull(table);
         ArgumentNullException.ThrowIfNull(knobs);
         ArgumentNullException.ThrowIfNull(deviceKnobs);
-        var parsedKnobs = new List<(string Device, string Key, string Value)>();
-        foreach (var k in deviceKnobs)
+        var (parsedKnobs, kerr) = DtPlatformBuilder.ParseDeviceKnobs(deviceKnobs);
+        if (parsedKnobs is null)
         {
-            var eq = k.IndexOf('=', StringComparison.Ordinal);
-            var dot = eq > 0 ? k.LastIndexOf('.', eq) : -1;
-            if (dot <= 0)
-            {
-                return (null, $"knob '{k}' is not DEVICE.key=value");
-            }
-
-            parsedKnobs.Add((k[..dot], k[(dot + 1)..eq].Trim().ToLowerInvariant(), k[(eq + 1)..].Trim()));
+            return (null, kerr);
         }
 
         var b = new Builder(knobs, parsedKnobs);

@@ -13,6 +13,25 @@ namespace IommuLab.Model.Kernel;
 /// </summary>
 public static class DtPlatformBuilder
 {
+    /// <summary>Splits `DEVICE.key=value` knobs (DEVICE may itself contain dots); shared with the ACPI builder.</summary>
+    internal static (List<(string Device, string Key, string Value)>? Knobs, string? Error) ParseDeviceKnobs(IReadOnlyList<string> deviceKnobs)
+    {
+        var parsed = new List<(string Device, string Key, string Value)>();
+        foreach (var k in deviceKnobs)
+        {
+            var eq = k.IndexOf('=', StringComparison.Ordinal);
+            var dot = eq > 0 ? k.LastIndexOf('.', eq) : -1;
+            if (dot <= 0)
+            {
+                return (null, $"knob '{k}' is not DEVICE.key=value");
+            }
+
+            parsed.Add((k[..dot], k[(dot + 1)..eq].Trim().ToLowerInvariant(), k[(eq + 1)..].Trim()));
+        }
+
+        return (parsed, null);
+    }
+
     private static readonly string[] BusCompatibles = ["simple-bus", "simple-mfd", "isa", "arm,amba-bus"];
 
     /// <summary>Builds the platform; returns an error message for a malformed knob.</summary>
@@ -31,17 +50,10 @@ public static class DtPlatformBuilder
         var nodes = new List<DtNode>();
         Populate(tree.Root, nodes);
 
-        var parsedKnobs = new List<(string Device, string Key, string Value)>();
-        foreach (var k in deviceKnobs)
+        var (parsedKnobs, kerr) = DtPlatformBuilder.ParseDeviceKnobs(deviceKnobs);
+        if (parsedKnobs is null)
         {
-            var eq = k.IndexOf('=', StringComparison.Ordinal);
-            var dot = eq > 0 ? k.LastIndexOf('.', eq) : -1;
-            if (dot <= 0)
-            {
-                return (null, $"knob '{k}' is not DEVICE.key=value");
-            }
-
-            parsedKnobs.Add((k[..dot], k[(dot + 1)..eq].Trim().ToLowerInvariant(), k[(eq + 1)..].Trim()));
+            return (null, kerr);
         }
 
         // __symbols__ (dtc -@) names nodes by path; index it once instead of scanning it for every node.
