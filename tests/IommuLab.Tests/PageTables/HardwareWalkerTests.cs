@@ -107,15 +107,23 @@ public sealed class HardwareWalkerTests
         var kit = new PageTableKit(memorySize: 1UL << 35);
         var table = kit.Table(config);
         var walker = PageTableKit.WalkerFor(table);
-        var random = new Random(name.GetHashCode(StringComparison.Ordinal) & 0xFFFF);
+        // string.GetHashCode is randomised per process; the seed must not be.
+        var random = new Random(name.Aggregate(17, (h, c) => unchecked(h * 31 + c)));
         Assert.Equal(IoPgtableStatus.Ok, table.Map(0, 0x10_0000, 16 * table.MinPageSize, Rw));
 
         foreach (var root in table.Ttbrs)
         {
             for (ulong i = 0; i < table.MinPageSize / 8; i++)
             {
-                // Valid-looking entries, most pointing beyond the 32 GiB of memory.
-                kit.Memory.WriteU64(root + i * 8, (ulong)random.NextInt64() | 1 | (random.Next(2) == 0 ? 3UL : 0));
+                // Valid-looking entries: half are raw noise (mostly beyond the output size), half
+                // keep their address inside the output size but beyond the 32 GiB of memory.
+                var entry = (ulong)random.NextInt64();
+                if (i % 2 == 0)
+                {
+                    entry = (entry & ~0xFFFF_FFFF_F000UL) | ((entry & ((1UL << config.Oas) - 1) & ~0xFFFUL) | (1UL << 35));
+                }
+
+                kit.Memory.WriteU64(root + i * 8, entry | 1 | (random.Next(2) == 0 ? 3UL : 0));
             }
         }
 
