@@ -90,13 +90,24 @@ public sealed class FwspecDriver(Kernel.Kernel kernel, FwspecDriverModel model) 
             return Model == FwspecDriverModel.Generic ? await IommuFwspecAddIds(dev, 0) : Errno.EINVAL;
         }
 
-        var id = spec.Args[0];
-        if (Model.MaskCell && spec.Args.Length > 1)
+        return await IommuFwspecAddIds(dev, FwspecId(spec));
+    }
+
+    /// <summary>
+    /// Models the fwid arm_smmu_of_xlate() builds (drivers/iommu/arm/arm-smmu/arm-smmu.c, v6.1-v6.18): the first cell
+    /// in ARM_SMMU_SMR_ID (bits 0-15), the second in ARM_SMMU_SMR_MASK (bits 16-31), each cut to its field by
+    /// FIELD_PREP. arm-smmu-v3 and virtio-iommu take the first cell whole.
+    /// </summary>
+    public override uint FwspecId(FwRef spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (!Model.MaskCell || spec.Args.Length == 0)
         {
-            id = checked(id | (spec.Args[1] << 16));
+            return base.FwspecId(spec);
         }
 
-        return await IommuFwspecAddIds(dev, id);
+        var mask = spec.Args.Length > 1 ? spec.Args[1] & 0xffff : 0;
+        return (spec.Args[0] & 0xffff) | (mask << 16);
     }
 
     /// <summary>Models iommu_fwspec_add_ids(): -EINVAL without a fwspec; appends without de-duplication.</summary>
@@ -118,13 +129,23 @@ public sealed class FwspecDriver(Kernel.Kernel kernel, FwspecDriverModel model) 
     /// </summary>
     private uint StreamOf(uint id) => Model.MaskCell ? id & 0xffff : id;
 
-    /// <summary>Models arm_smmu_probe_device()/viommu_probe_device(): fwspec required, master in priv, IDs validated.</summary>
+    /// <summary>Models arm_smmu_probe_device()/viommu_probe_device() (drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c, arm-smmu/arm-smmu.c, virtio-iommu.c): fwspec required (with the driver's own ops before v6.8), master in priv, IDs validated.</summary>
     internal override async KTask<(IommuInstance?, Errno)> ProbeDevice(Device dev)
     {
         await K.Read(ObjectKind.DevIommu, dev.Index);
         var fw = dev.Iommu?.Fwspec;
         if (fw?.Fwnode is not { } inst || inst.Driver != this)
         {
+            return (null, Errno.ENODEV);
+        }
+
+        // v6.6/v6.7 arm_smmu_probe_device() (both SMMU drivers) and viommu_probe_device(): a fwspec whose ops are not
+        // the driver's, such as the ops==NULL placeholder an earlier deferral left, is "not ours": -ENODEV, and
+        // iommu_init_device() frees dev->iommu with it. Removed in v6.8 (e7080665c977).
+        if (K.Switches.FwspecDriverChecksOps && Model != FwspecDriverModel.Generic && fw.Ops != this)
+        {
+            K.Log(EventLevel.Trace, dev, Model == FwspecDriverModel.Virtio ? "viommu_probe_device" : "arm_smmu_probe_device",
+                fw.Ops is null ? "fwspec->ops is NULL (placeholder from an earlier deferral): not ours, -ENODEV" : $"fwspec->ops is {fw.Ops.Name}'s: not ours, -ENODEV");
             return (null, Errno.ENODEV);
         }
 
