@@ -130,6 +130,11 @@ public static class TopologyDot
             else
             {
                 nodes.Role(d.Path, acpi.Node, acpi.NodeFound, false);
+                if (d.Iommus.IsEmpty && acpi.EndNote is { } end)
+                {
+                    // No edge to draw: say why the kernel's ID loop found no SMMU.
+                    nodes.Role(d.Path, end, acpi.NodeFound, false);
+                }
             }
 
             edges.AddRange(PciEdges(d, nodes));
