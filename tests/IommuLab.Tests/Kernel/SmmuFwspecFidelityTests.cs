@@ -97,3 +97,71 @@ public sealed class SmmuFwspecFidelityTests
     public void The_drivers_ownership_check_is_on_in_v66_and_v67_only(string profile, bool on) =>
         Assert.Equal(on, Profiles.Find(profile)!.Switches.FwspecDriverChecksOps);
 }
+
+/// <summary>arm-smmu stream-map entries: arm_smmu_find_sme() containment and overlap (fixture smmu-500-smr.dts).</summary>
+public sealed class SmmuStreamMapTests
+{
+    [Fact]
+    public void A_master_whose_smr_lies_inside_another_masters_entry_shares_that_entry_and_its_group()
+    {
+        var r = KernelRun.Run("smmu-500-smr.dts", "K68", "REG(smmu) PROBE(bam) PROBE(crypto)");
+        Assert.Equal("T/iommu-dma", r.ClassAndDma("bam"));
+        Assert.Equal("T/iommu-dma", r.ClassAndDma("crypto"));
+        Assert.Equal(r.Device("bam").Group, r.Device("crypto").Group);
+        var st = (FwspecInstanceState)r.Execution.Kernel.Instances.Single().DriverData!;
+        Assert.Equal([(0x584, 0x11, 1), (0x586, 0x11, 2)], st.StreamMap.Select(e => ((int)e.Id, (int)e.Mask, e.Count)));
+    }
+
+    [Fact]
+    public void Two_entries_of_one_master_that_match_a_common_stream_fail_probe_device_with_einval()
+    {
+        var r = KernelRun.Run("smmu-500-smr.dts", "K68", "REG(smmu) PROBE(cb12)");
+        Assert.True(r.Logged("arm_smmu_find_sme", "SMR {0xc0c mask 0x40} partly overlaps stream-map entry 0 {0xc2c mask 0x20} of cb12: -EINVAL"));
+        Assert.Null(r.Device("cb12").Group);
+        Assert.Equal("N/direct", r.ClassAndDma("cb12"));
+
+        // The failed call gave back the entry it had claimed for its first ID.
+        var st = (FwspecInstanceState)r.Execution.Kernel.Instances.Single().DriverData!;
+        Assert.All(st.StreamMap, e => Assert.Equal(0, e.Count));
+    }
+
+    [Theory]
+    [InlineData("REG(smmu) PROBE(cb14) PROBE(cb13)", true)]
+    [InlineData("REG(smmu) PROBE(cb13) PROBE(cb14)", false)]
+    public void A_plain_stream_inside_a_masked_entry_shares_it_only_when_the_masked_master_probes_first(string schedule, bool shared)
+    {
+        var r = KernelRun.Run("smmu-500-smr.dts", "K68", schedule);
+        Assert.Equal("T/iommu-dma", r.ClassAndDma("cb13"));
+        if (shared)
+        {
+            Assert.Equal(r.Device("cb14").Group, r.Device("cb13").Group);
+            Assert.Equal("T/iommu-dma", r.ClassAndDma("cb14"));
+        }
+        else
+        {
+            Assert.True(r.Logged("arm_smmu_find_sme", "SMR {0xc0e mask 0x20} partly overlaps stream-map entry 0 {0xc2e mask 0x0} of cb13: -EINVAL"));
+            Assert.Equal("N/direct", r.ClassAndDma("cb14"));
+        }
+    }
+
+    [Fact]
+    public void The_last_user_of_an_entry_frees_it_and_its_group_on_release()
+    {
+        var r = KernelRun.Run("smmu-500-smr.dts", "K68", "REG(smmu) PROBE(cb13) REMOVE(cb13)");
+        var st = (FwspecInstanceState)r.Execution.Kernel.Instances.Single().DriverData!;
+        var cb13 = st.StreamMap.Single(e => e.Id == 0xc2e);
+        Assert.Equal((0, (IommuLab.Model.Kernel.IommuGroup?)null), (cb13.Count, cb13.Group));
+    }
+
+    /// <summary>
+    /// From v6.15 the registration walk probes every device it can parse; probe_iommu_group() forgives only -ENODEV,
+    /// so cb12's -EINVAL stops bus_iommu_probe() and iommu_device_register() fails for every consumer (I12) [derived].
+    /// </summary>
+    [Fact]
+    public void From_k615_an_overlapping_smr_met_by_the_registration_walk_fails_the_whole_registration()
+    {
+        var r = KernelRun.Run("smmu-500-smr.dts", "K616", "REG(smmu)");
+        Assert.True(r.Logged("arm_smmu_find_sme", "partly overlaps"));
+        Assert.Contains("I12", r.Violated().Split(','));
+    }
+}
