@@ -81,7 +81,7 @@ public static class TopologyDot
                 edges.Add($"  {Q(bridge.Path)} -> {Q(f.Path)} [style=dotted, arrowhead=none];");
             }
 
-            edges.AddRange(PciEdges(f, nodes));
+            edges.AddRange(ReferenceEdges(f, nodes));
         }
 
         Header(w, "IOMMU topology of " + topology.SourceName, groups);
@@ -137,7 +137,7 @@ public static class TopologyDot
                 }
             }
 
-            edges.AddRange(PciEdges(d, nodes));
+            edges.AddRange(ReferenceEdges(d, nodes));
         }
 
         Header(w, $"IOMMU topology of {sourceName} ({table})", groups);
@@ -154,7 +154,7 @@ public static class TopologyDot
     /// A kernel device's references as edges: "[index] RID -> &lt;stream ID&gt;" for a PCI function's DMA alias, else
     /// "[index] &lt;stream ID&gt;"; a reference to no IOMMU instance is grey and dashed, to a grey node of its own.
     /// </summary>
-    private static IEnumerable<string> PciEdges(PlatformDevice d, NodeSet nodes)
+    private static IEnumerable<string> ReferenceEdges(PlatformDevice d, NodeSet nodes)
     {
         foreach (var r in d.Iommus.Refs)
         {
