@@ -164,4 +164,19 @@ public sealed class SmmuStreamMapTests
         Assert.True(r.Logged("arm_smmu_find_sme", "partly overlaps"));
         Assert.Contains("I12", r.Violated().Split(','));
     }
+
+    /// <summary>
+    /// arm_smmu_device_group() ends with the last entry's group: with the crypto engine grouped first, the BAM's new
+    /// last entry has none, so the BAM gets a new group written over the shared entry too, and the crypto engine's
+    /// stream then translates through the BAM's domain (docs/findings.md C1) [derived].
+    /// </summary>
+    [Theory]
+    [InlineData("REG(smmu) PROBE(bam7280) PROBE(qce7280)", true)]
+    [InlineData("REG(smmu) PROBE(qce7280) PROBE(bam7280)", false)]
+    public void The_group_of_a_master_comes_from_its_last_stream_map_entry(string schedule, bool shared)
+    {
+        var r = KernelRun.Run("smmu-500-smr.dts", "K68", schedule);
+        Assert.Equal(shared, r.Device("bam7280").Group == r.Device("qce7280").Group);
+        Assert.Equal(!shared, r.DmaViolated("qce7280"));
+    }
 }
