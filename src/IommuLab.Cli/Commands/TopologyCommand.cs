@@ -3,6 +3,7 @@ using IommuLab.Cli.Rendering;
 using IommuLab.Firmware;
 using IommuLab.Firmware.DeviceTree;
 using IommuLab.Firmware.Topology;
+using IommuLab.Model.Kernel;
 
 namespace IommuLab.Cli.Commands;
 
@@ -15,9 +16,16 @@ public enum TopologyFormat
     Svg,
 }
 
-/// <summary><c>iommulab topology FILE [--format text|json|dot]</c>: the resolved IOMMU topology of a DTB or DTS.</summary>
+/// <summary>
+/// <c>iommulab topology FILE [--format text|json|dot|svg] [--profile P] [--pci LIST]</c>: the resolved IOMMU topology
+/// of a DTB, DTS, IORT or VIOT. The pictures (dot, svg) also draw the IOMMU groups of one canonical boot under the
+/// profile (<see cref="TopologyGroups"/>).
+/// </summary>
 public static class TopologyCommand
 {
+    /// <summary>The profile the pictures' groups come from by default: the newest kernel modelled.</summary>
+    public const string DefaultProfile = "K616";
+
     /// <param name="load">Reads a .dtb or .dts; throws <see cref="FirmwareFormatException"/> on bad input.</param>
     public static Command Create(Func<string, DeviceTree> load)
     {
@@ -28,16 +36,51 @@ public static class TopologyCommand
             Description = "Output format: text (report), json (docs/topology-json.md), dot (Graphviz source) or svg (through Graphviz dot)",
             DefaultValueFactory = _ => TopologyFormat.Text,
         };
-        var command = new Command("topology", "Decode the firmware IOMMU topology: providers, iommus references, iommu-map entries and problems")
+        var profile = new Option<string>("--profile", "-p")
+        {
+            Description = $"dot/svg: the profile whose kernel computes the IOMMU groups drawn as clusters, from one boot with every IOMMU driver registered first, then each consumer probed, in tree order (default {DefaultProfile}, the newest kernel; see `iommulab profiles`)",
+            DefaultValueFactory = _ => DefaultProfile,
+        };
+        var pci = new Option<string[]>("--pci")
+        {
+            Description = "dot/svg: PCI functions behind a host bridge or in an ACPI PCI segment, as for `run` (docs/pci.md)",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var command = new Command("topology", "Decode the firmware IOMMU topology: providers, iommus references, iommu-map entries and problems; the dot/svg pictures also draw IOMMU groups as clusters")
         {
             file,
             format,
+            profile,
+            pci,
         };
         command.SetAction(parseResult =>
         {
             var output = parseResult.InvocationConfiguration.Output;
             var error = parseResult.InvocationConfiguration.Error;
             var path = parseResult.GetValue(file)!;
+            var fmt = parseResult.GetValue(format);
+            Profile? prof = null;
+            IReadOnlyList<string> pciLists = [];
+            if (fmt is TopologyFormat.Dot or TopologyFormat.Svg)
+            {
+                var name = parseResult.GetValue(profile)!;
+                prof = Profiles.Find(name);
+                if (prof is null)
+                {
+                    error.WriteLine($"iommulab topology: --profile: unknown profile '{name}' (one of {string.Join(", ", Profiles.All.Select(p => p.Name))})");
+                    return CliApp.ExitBadInput;
+                }
+
+                var (lists, perr) = PlatformInput.ResolvePci(parseResult.GetValue(pci) ?? []);
+                if (lists is null)
+                {
+                    error.WriteLine($"iommulab topology: {perr}");
+                    return CliApp.ExitBadInput;
+                }
+
+                pciLists = lists;
+            }
+
             if (AcpiInput.IsAcpiTable(path))
             {
                 var (table, terr) = AcpiInput.Load(path, FirmwareLimitOptions.Read(parseResult).Acpi);
@@ -47,14 +90,29 @@ public static class TopologyCommand
                     return CliApp.ExitBadInput;
                 }
 
-                if (parseResult.GetValue(format) != TopologyFormat.Text)
+                if (fmt == TopologyFormat.Json)
                 {
-                    error.WriteLine($"{path}: --format: expected text for an IORT/VIOT table (it has no other format), found {parseResult.GetValue(format).ToString().ToLowerInvariant()}");
+                    error.WriteLine($"{path}: --format: expected text, dot or svg for an IORT/VIOT table (it has no JSON form), found json");
                     return CliApp.ExitBadInput;
                 }
 
-                output.Write(IommuLab.Firmware.Acpi.AcpiTableText.Render(table));
-                return 0;
+                if (fmt == TopologyFormat.Text)
+                {
+                    output.Write(IommuLab.Firmware.Acpi.AcpiTableText.Render(table));
+                    return 0;
+                }
+
+                var (acpiPlatform, aerr) = AcpiPlatformBuilder.Build(table, new PlatformKnobs(), [], pciLists);
+                if (acpiPlatform is null)
+                {
+                    error.WriteLine($"iommulab topology: {aerr}");
+                    return CliApp.ExitBadInput;
+                }
+
+                using var acpiDot = new StringWriter();
+                var kind = table is IommuLab.Firmware.Acpi.Viot.ViotTable ? "VIOT" : "IORT";
+                TopologyDot.WriteAcpi(table.Source, kind, TopologyGroups.Boot(acpiPlatform, prof!), acpiDot);
+                return Picture(acpiDot.ToString(), fmt, output, error);
             }
 
             DeviceTree tree;
@@ -74,15 +132,21 @@ public static class TopologyCommand
             }
 
             var topology = IommuTopology.Decode(tree);
-            switch (parseResult.GetValue(format))
+            switch (fmt)
             {
                 case TopologyFormat.Svg:
-                    return TopologySvg.Write(topology, output, error);
+                case TopologyFormat.Dot:
+                    // A tree the platform builder refuses still gets its firmware picture; the label says why there are no groups.
+                    var (platform, berr) = DtPlatformBuilder.Build(tree, new PlatformKnobs(), [], pciLists);
+                    var groups = platform is null ? TopologyGroups.Failed(prof!, berr!) : TopologyGroups.Boot(platform, prof!);
+                    using (var dot = new StringWriter())
+                    {
+                        TopologyDot.Write(topology, groups, dot);
+                        return Picture(dot.ToString(), fmt, output, error);
+                    }
+
                 case TopologyFormat.Json:
                     TopologyJson.Write(topology, output);
-                    break;
-                case TopologyFormat.Dot:
-                    TopologyDot.Write(topology, output);
                     break;
                 default:
                     TopologyText.Write(topology, output);
@@ -92,5 +156,16 @@ public static class TopologyCommand
             return 0;
         });
         return command;
+    }
+
+    private static int Picture(string dot, TopologyFormat format, TextWriter output, TextWriter error)
+    {
+        if (format == TopologyFormat.Svg)
+        {
+            return TopologySvg.Write(dot, output, error);
+        }
+
+        output.Write(dot);
+        return 0;
     }
 }

@@ -95,7 +95,16 @@ public static class TopologySvg
         ArgumentNullException.ThrowIfNull(error);
         using var dot = new StringWriter();
         TopologyDot.Write(topology, dot);
-        if (!Graphviz.TryRenderSvg(dot.ToString(), dotExecutable, out var svg, out var message))
+        return Write(dot.ToString(), output, error, dotExecutable);
+    }
+
+    /// <summary>Lays out a topology DOT graph (with or without group clusters) as SVG; 0, or 2 with why not on <paramref name="error"/>.</summary>
+    public static int Write(string dot, TextWriter output, TextWriter error, string dotExecutable = "dot")
+    {
+        ArgumentNullException.ThrowIfNull(dot);
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(error);
+        if (!Graphviz.TryRenderSvg(dot, dotExecutable, out var svg, out var message))
         {
             error.WriteLine($"iommulab topology: {message}");
             return CliApp.ExitBadInput;

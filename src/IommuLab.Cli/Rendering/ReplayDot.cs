@@ -59,15 +59,7 @@ public static class ReplayDot
 
         foreach (var g in consumers.Where(d => d.Group is { Freed: false }).GroupBy(d => d.Group!).OrderBy(g => g.Key.Id))
         {
-            w.WriteLine($"  subgraph cluster_group_{g.Key.Id.ToString(CultureInfo.InvariantCulture)} {{");
-            w.WriteLine($"    label={Q($"group {g.Key.Id}: {g.Key.Domain?.ToString() ?? "no domain"}")};");
-            w.WriteLine("    style=rounded;");
-            foreach (var d in g)
-            {
-                w.WriteLine($"    {Node(d)}");
-            }
-
-            w.WriteLine("  }");
+            DotClusters.WriteGroup(w, g.Key.Id, $"group {g.Key.Id}: {g.Key.Domain?.ToString() ?? "no domain"}", g.Select(Node));
         }
 
         foreach (var d in consumers.Where(d => d.Group is not { Freed: false }))

@@ -41,7 +41,28 @@ public sealed class FwspecMaster(int ledgerId, IommuInstance instance, IReadOnly
 
     public IReadOnlyList<uint> Ids { get; } = ids;
 
+    /// <summary>arm-smmu <c>cfg->smendx[]</c>: the stream-map entry of each fwspec ID (empty for other drivers).</summary>
+    public IReadOnlyList<int> SmeIndices { get; init; } = [];
+
     public string Describe() => $"master#{LedgerId}{{{Instance.Name}:{string.Join(",", Ids)}}}";
+}
+
+/// <summary>
+/// One arm-smmu stream-map entry: the SMR {id, mask} (valid while <see cref="Count"/> &gt; 0) and its S2CR's count
+/// of users and remembered group (<c>smmu->smrs[i]</c>, <c>smmu->s2crs[i]</c>).
+/// </summary>
+public sealed class SmmuStreamMapEntry
+{
+    public ushort Id { get; internal set; }
+
+    public ushort Mask { get; internal set; }
+
+    public int Count { get; internal set; }
+
+    public IommuGroup? Group { get; internal set; }
+
+    /// <summary>The device that claimed the entry (for the log).</summary>
+    public Device? FirstOwner { get; internal set; }
 }
 
 /// <summary>Per-instance state of a fwspec driver: the stream table (STE / S2CR) and which master owns each ID.</summary>
@@ -50,6 +71,9 @@ public sealed class FwspecInstanceState
     public SortedDictionary<uint, (StreamMode Mode, string? Ttbr, Device Owner)> Streams { get; } = [];
 
     public Dictionary<uint, IommuGroup> StreamGroups { get; } = [];
+
+    /// <summary>arm-smmu's stream-match registers, in index order (stream matching; the model assumes enough of them).</summary>
+    public List<SmmuStreamMapEntry> StreamMap { get; } = [];
 }
 
 /// <summary>
@@ -90,13 +114,24 @@ public sealed class FwspecDriver(Kernel.Kernel kernel, FwspecDriverModel model) 
             return Model == FwspecDriverModel.Generic ? await IommuFwspecAddIds(dev, 0) : Errno.EINVAL;
         }
 
-        var id = spec.Args[0];
-        if (Model.MaskCell && spec.Args.Length > 1)
+        return await IommuFwspecAddIds(dev, FwspecId(spec));
+    }
+
+    /// <summary>
+    /// Models the fwid arm_smmu_of_xlate() builds (drivers/iommu/arm/arm-smmu/arm-smmu.c, v6.1-v6.18): the first cell
+    /// in ARM_SMMU_SMR_ID (bits 0-15), the second in ARM_SMMU_SMR_MASK (bits 16-31), each cut to its field by
+    /// FIELD_PREP. arm-smmu-v3 and virtio-iommu take the first cell whole.
+    /// </summary>
+    public override uint FwspecId(FwRef spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (!Model.MaskCell || spec.Args.Length == 0)
         {
-            id = checked(id | (spec.Args[1] << 16));
+            return base.FwspecId(spec);
         }
 
-        return await IommuFwspecAddIds(dev, id);
+        var mask = spec.Args.Length > 1 ? spec.Args[1] & 0xffff : 0;
+        return (spec.Args[0] & 0xffff) | (mask << 16);
     }
 
     /// <summary>Models iommu_fwspec_add_ids(): -EINVAL without a fwspec; appends without de-duplication.</summary>
@@ -118,13 +153,23 @@ public sealed class FwspecDriver(Kernel.Kernel kernel, FwspecDriverModel model) 
     /// </summary>
     private uint StreamOf(uint id) => Model.MaskCell ? id & 0xffff : id;
 
-    /// <summary>Models arm_smmu_probe_device()/viommu_probe_device(): fwspec required, master in priv, IDs validated.</summary>
+    /// <summary>Models arm_smmu_probe_device()/viommu_probe_device() (drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c, arm-smmu/arm-smmu.c, virtio-iommu.c): fwspec required (with the driver's own ops before v6.8), master in priv, IDs validated.</summary>
     internal override async KTask<(IommuInstance?, Errno)> ProbeDevice(Device dev)
     {
         await K.Read(ObjectKind.DevIommu, dev.Index);
         var fw = dev.Iommu?.Fwspec;
         if (fw?.Fwnode is not { } inst || inst.Driver != this)
         {
+            return (null, Errno.ENODEV);
+        }
+
+        // v6.6/v6.7 arm_smmu_probe_device() (both SMMU drivers) and viommu_probe_device(): a fwspec whose ops are not
+        // the driver's, such as the ops==NULL placeholder an earlier deferral left, is "not ours": -ENODEV, and
+        // iommu_init_device() frees dev->iommu with it. Removed in v6.8 (e7080665c977).
+        if (K.Switches.FwspecDriverChecksOps && Model != FwspecDriverModel.Generic && fw.Ops != this)
+        {
+            K.Log(EventLevel.Trace, dev, Model == FwspecDriverModel.Virtio ? "viommu_probe_device" : "arm_smmu_probe_device",
+                fw.Ops is null ? "fwspec->ops is NULL (placeholder from an earlier deferral): not ours, -ENODEV" : $"fwspec->ops is {fw.Ops.Name}'s: not ours, -ENODEV");
             return (null, Errno.ENODEV);
         }
 
@@ -175,7 +220,19 @@ public sealed class FwspecDriver(Kernel.Kernel kernel, FwspecDriverModel model) 
             return (null, Errno.ENOENT);
         }
 
-        var master = new FwspecMaster(K.Ledger.Alloc(AllocKind.SmmuMaster, $"{Name} master of {dev.Name}", K.EventIndex), inst, [.. fw.Ids.Select(StreamOf)]);
+        IReadOnlyList<int> smes = [];
+        if (Model.MaskCell)
+        {
+            var (indices, err) = AllocSmes(dev, st, fw.Ids);
+            if (err.IsError)
+            {
+                return (null, err);
+            }
+
+            smes = indices;
+        }
+
+        var master = new FwspecMaster(K.Ledger.Alloc(AllocKind.SmmuMaster, $"{Name} master of {dev.Name}", K.EventIndex), inst, [.. fw.Ids.Select(StreamOf)]) { SmeIndices = smes };
         dev.Iommu.Priv = master;
         foreach (var sid in master.Ids)
         {
@@ -185,12 +242,91 @@ public sealed class FwspecDriver(Kernel.Kernel kernel, FwspecDriverModel model) 
         return (inst, Errno.Ok);
     }
 
+    /// <summary>
+    /// Models arm_smmu_master_alloc_smes() with arm_smmu_find_sme() (drivers/iommu/arm/arm-smmu/arm-smmu.c, v6.1-v6.18):
+    /// per fwspec ID, in order, reuse a valid entry that wholly contains {sid, mask}, fail with -EINVAL when it only
+    /// partly overlaps one (some stream would match two entries), else claim the first free entry. Entries claimed
+    /// for earlier IDs of the same device count, and a failure gives back what this call took.
+    /// </summary>
+    private (IReadOnlyList<int> Indices, Errno Error) AllocSmes(Device dev, FwspecInstanceState st, IReadOnlyList<uint> ids)
+    {
+        var taken = new List<int>();
+        foreach (var id in ids)
+        {
+            var sid = (ushort)(id & 0xffff);
+            var mask = (ushort)(id >> 16);
+            var free = -1;
+            var found = -1;
+            for (var i = 0; i < st.StreamMap.Count; i++)
+            {
+                var e = st.StreamMap[i];
+                if (e.Count == 0)
+                {
+                    free = free < 0 ? i : free;
+                    continue;
+                }
+
+                if ((mask & e.Mask) == mask && ((sid ^ e.Id) & ~e.Mask & 0xffff) == 0)
+                {
+                    found = i;
+                    break;
+                }
+
+                if (((sid ^ e.Id) & ~(e.Mask | mask) & 0xffff) == 0)
+                {
+                    K.Log(EventLevel.Error, dev, "arm_smmu_find_sme", $"SMR {{0x{sid:x} mask 0x{mask:x}}} partly overlaps stream-map entry {i} {{0x{e.Id:x} mask 0x{e.Mask:x}}} of {e.FirstOwner?.Name}: -EINVAL");
+                    foreach (var t in taken)
+                    {
+                        if (--st.StreamMap[t].Count == 0)
+                        {
+                            st.StreamMap[t].Group = null;
+                            st.StreamMap[t].FirstOwner = null;
+                        }
+                    }
+
+                    return ([], Errno.EINVAL);
+                }
+            }
+
+            var idx = found >= 0 ? found : free >= 0 ? free : st.StreamMap.Count;
+            if (idx == st.StreamMap.Count)
+            {
+                st.StreamMap.Add(new SmmuStreamMapEntry());
+            }
+
+            var entry = st.StreamMap[idx];
+            if (entry.Count == 0)
+            {
+                entry.Id = sid;
+                entry.Mask = mask;
+                entry.FirstOwner = dev;
+            }
+
+            entry.Count++;
+            taken.Add(idx);
+        }
+
+        return (taken, Errno.Ok);
+    }
+
     internal override async KTask ReleaseDevice(Device dev)
     {
         await K.Write(ObjectKind.DevIommu, dev.Index);
         if (dev.Iommu?.Priv is FwspecMaster m)
         {
             var st = StateOf(m.Instance);
+
+            // arm_smmu_master_free_smes() -> arm_smmu_free_sme(): the last user resets the entry and its group.
+            foreach (var idx in m.SmeIndices)
+            {
+                var e = st.StreamMap[idx];
+                if (--e.Count == 0)
+                {
+                    e.Group = null;
+                    e.FirstOwner = null;
+                }
+            }
+
             foreach (var sid in m.Ids)
             {
                 if (st.Streams.TryGetValue(sid, out var s) && s.Owner == dev)
@@ -215,7 +351,23 @@ public sealed class FwspecDriver(Kernel.Kernel kernel, FwspecDriverModel model) 
         var st = StateOf(m.Instance);
         await K.Write(ObjectKind.InstanceRegisters, m.Instance.Index);
         IommuGroup? group = null;
-        if (Model.GroupBySharedStream)
+        if (Model.MaskCell)
+        {
+            // arm_smmu_device_group(): the group remembered by the masters' stream-map entries; as in the kernel the
+            // loop keeps the last entry's group (NULL included) and fails on two different groups.
+            foreach (var idx in m.SmeIndices)
+            {
+                var g = st.StreamMap[idx].Group is { Freed: false } live ? live : null;
+                if (group is not null && g is not null && group != g)
+                {
+                    K.Log(EventLevel.Warn, dev, "arm_smmu_device_group", $"stream-map entries of {group} and {g}: -EINVAL");
+                    return (null, Errno.EINVAL);
+                }
+
+                group = g;
+            }
+        }
+        else if (Model.GroupBySharedStream)
         {
             foreach (var sid in m.Ids)
             {
@@ -242,6 +394,11 @@ public sealed class FwspecDriver(Kernel.Kernel kernel, FwspecDriverModel model) 
         foreach (var sid in m.Ids)
         {
             st.StreamGroups[sid] = group;
+        }
+
+        foreach (var idx in m.SmeIndices)
+        {
+            st.StreamMap[idx].Group = group;
         }
 
         return (group, Errno.Ok);

@@ -44,6 +44,16 @@ public abstract class IommuDriver(Kernel.Kernel kernel)
     /// <summary><c>ops->of_xlate</c>.</summary>
     internal abstract KTask<Errno> OfXlate(Device dev, FwRef spec);
 
+    /// <summary>
+    /// The ID <c>of_xlate</c> adds to the fwspec for one firmware reference: the first cell by default. A check that
+    /// compares a fwspec with the firmware should compare against this, not the raw cell (arm-smmu packs a mask in).
+    /// </summary>
+    public virtual uint FwspecId(FwRef spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        return spec.Args.Length > 0 ? spec.Args[0] : 0;
+    }
+
     /// <summary><c>ops->probe_device</c>.</summary>
     internal abstract KTask<(IommuInstance?, Errno)> ProbeDevice(Device dev);
 

@@ -185,6 +185,12 @@ public sealed record KernelSwitches
 
     /// <summary>arm_smmu_insert_master() fails a StreamID another master owns with -ENODEV, not -EINVAL (2d00c34d665b, v6.15).</summary>
     public bool SmmuAliasedStreamNoDev { get; init; }
+
+    /// <summary>
+    /// arm-smmu, arm-smmu-v3 and virtio-iommu probe_device return -ENODEV unless <c>fwspec->ops</c> is their own ops
+    /// (v6.6/v6.7; removed in v6.8 by e7080665c977).
+    /// </summary>
+    public bool FwspecDriverChecksOps { get; init; }
 }
 
 /// <summary>One switch: its name, documentation, allowed values and accessors.</summary>
@@ -229,6 +235,7 @@ public static class SwitchCatalog
         Bool(nameof(KernelSwitches.OfPciChecksAts), "§2.2 (K611)", "of_iommu_configure() calls of_pci_check_device_ats() after the PCI alias walk: ats-supported on the host bridge sets IOMMU_FWSPEC_PCI_RC_ATS (Jean-Philippe Brucker, 20240429113938.192706-4-jean-philippe@linaro.org).", s => s.OfPciChecksAts, (s, v) => s with { OfPciChecksAts = v }),
         Bool(nameof(KernelSwitches.PciAcsAtDmaConfigure), "§4.4", "pci_dma_configure() enables ACS (pci_enable_acs()) after of_dma_configure(), so pci_request_acs() from of_iommu_configure() takes effect on DT platforms (c41e2fb67e26, after v6.18); otherwise ACS is enabled only at enumeration, before any of_iommu_configure() requested it.", s => s.PciAcsAtDmaConfigure, (s, v) => s with { PciAcsAtDmaConfigure = v }),
         Bool(nameof(KernelSwitches.SmmuAliasedStreamNoDev), "§6.10", "arm_smmu_insert_master() warns \"Aliasing StreamID ... unsupported\" and returns -ENODEV for a StreamID another master owns, which bus_iommu_probe() skips (2d00c34d665b, v6.15); before, \"stream N already in tree\" and -EINVAL.", s => s.SmmuAliasedStreamNoDev, (s, v) => s with { SmmuAliasedStreamNoDev = v }),
+        Bool(nameof(KernelSwitches.FwspecDriverChecksOps), "§6.10", "arm_smmu_probe_device() (arm-smmu and arm-smmu-v3) and viommu_probe_device() return -ENODEV unless fwspec->ops is their own ops, so the placeholder fwspec (ops NULL) a deferral leaves is never probed by a registration walk (v6.6/v6.7); e7080665c977 \"iommu: Clean up open-coded ownership checks\" (v6.8) removed the checks.", s => s.FwspecDriverChecksOps, (s, v) => s with { FwspecDriverChecksOps = v }),
         Bool(nameof(KernelSwitches.AcpiReplay), "§3.1", "acpi_iommu_configure_id() replays iommu_probe_device() after a successful parse; bcb81ac6ae3c (v6.15) removed it, the parse then runs from iommu_init_device().", s => s.AcpiReplay, (s, v) => s with { AcpiReplay = v }),
     ];
 
