@@ -153,9 +153,10 @@ public sealed class I3ConfiguredMeansProgrammed : IInvariant
                 }
             }
 
-            if (d.Iommu?.IommuDev?.Driver is FwspecDriver && d.Iommu.Fwspec is { } fw)
+            if (d.Iommu?.IommuDev?.Driver is FwspecDriver drv && d.Iommu.Fwspec is { } fw)
             {
-                var want = OutcomeBuilder.FirmwareRefs(d.Info).Select(r => r.Args.Length > 0 ? r.Args[0] : 0).ToList();
+                // What of_xlate stores per reference (arm-smmu: SMR ID | mask << 16), not the raw first cell.
+                var want = OutcomeBuilder.FirmwareRefs(d.Info).Select(drv.FwspecId).ToList();
                 if (!fw.Ids.SequenceEqual(want) || fw.Fwnode?.Index != OutcomeBuilder.FirmwareRefs(d.Info)[0].Instance)
                 {
                     facts.Add($"fwspec {{{fw.Fwnode?.Name}: {string.Join(",", fw.Ids)}}} != F(D) ids {string.Join(",", want)}");
