@@ -43,10 +43,12 @@ public static class ScanCommand
         var fine = new Option<bool>("--fine") { Description = "Interleave at every scheduling point, not only coarse events (much slower)" };
         var time = new Option<bool>("--time") { Description = "Show the slowest files and wall times (text only; times differ from run to run)" };
         var top = new Option<string?>("--top") { Description = "Device patterns and slowest files listed per profile (default 10)" };
+        var noCache = new Option<bool>("--no-cache") { Description = "Explore every cluster even if an identical one was explored in another file (same output, slower; for checking)" };
+        var wholePlatform = new Option<bool>("--whole-platform") { Description = "Boot every device of the file in every execution, not only what the cluster can observe (same output, slower; for checking)" };
         var progress = new Option<string>("--progress") { Description = "auto (a bar on a terminal, plain lines otherwise), bar, plain or none; on stderr", DefaultValueFactory = _ => "auto" };
         var cmd = new Command("scan", "Lint and explore every firmware file under the given folders, in parallel, and summarise per profile")
         {
-            inputs, profile, jobs, format, budget, sample, seed, fine, time, top, progress,
+            inputs, profile, jobs, format, budget, sample, seed, fine, time, top, noCache, wholePlatform, progress,
         };
         cmd.SetAction(parse =>
         {
@@ -151,6 +153,8 @@ public static class ScanCommand
                 Seed = nSeed,
                 Granularity = parse.GetValue(fine) ? Granularity.Fine : Granularity.Coarse,
                 Limits = FirmwareLimitOptions.Read(parse),
+                Memoize = !parse.GetValue(noCache),
+                BootWholePlatform = parse.GetValue(wholePlatform),
             };
             var useBar = mode == "bar" || (mode == "auto" && ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected);
             var report = Execute(files, options, useBar ? ProgressKind.Bar : mode == "none" ? ProgressKind.None : ProgressKind.Plain, stderr);

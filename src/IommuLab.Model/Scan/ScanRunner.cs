@@ -35,6 +35,22 @@ public sealed record ScanOptions
 
     /// <summary>Parser limits (the `--max-*` switches), as for every other command.</summary>
     public FirmwareLimits Limits { get; init; } = FirmwareLimits.Default;
+
+    /// <summary>
+    /// Reuse the result of a cluster identical to one already explored in this scan (<see cref="ScanCache"/>): same
+    /// restricted platform, switches, granularity, budgets and seed. The output is the same either way.
+    /// </summary>
+    public bool Memoize { get; init; } = true;
+
+    /// <summary>Bound on the memory <see cref="Memoize"/> may hold (keys and outcomes).</summary>
+    public long CacheBytes { get; init; } = ScanCache.DefaultMaxBytes;
+
+    /// <summary>
+    /// Boot every device of the file in every execution instead of only what the cluster can observe
+    /// (<see cref="ClusterPlatform"/>); slower, for checking that the restriction changes nothing. Fine granularity
+    /// always boots the whole platform.
+    /// </summary>
+    public bool BootWholePlatform { get; init; }
 }
 
 /// <summary>What kind of input a scanned file turned out to be.</summary>
@@ -99,6 +115,7 @@ public static class ScanRunner
         ArgumentNullException.ThrowIfNull(files);
         ArgumentNullException.ThrowIfNull(options);
         var results = new ScanFileResult[files.Count];
+        var cache = options.Memoize ? new ScanCache(options.CacheBytes) : null;
 
         // Largest files first: they are the long poles, and starting them early keeps every core busy to the end.
         var order = Enumerable.Range(0, files.Count).OrderByDescending(i => SizeOf(files[i])).ThenBy(i => i).ToArray();
@@ -107,7 +124,7 @@ public static class ScanRunner
             new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Jobs), CancellationToken = cancel },
             i =>
             {
-                results[i] = ScanFileGuarded(files[i], options);
+                results[i] = ScanFileGuarded(files[i], options, cache);
                 onFile?.Invoke(results[i]);
             });
         return results;
@@ -117,11 +134,11 @@ public static class ScanRunner
     /// One file, never throwing: a failure inside the model is a bug in IommuLab, but one file must not take the
     /// scan of thousands down with it; it is listed like an unreadable file, saying whose fault it is.
     /// </summary>
-    private static ScanFileResult ScanFileGuarded(string path, ScanOptions options)
+    private static ScanFileResult ScanFileGuarded(string path, ScanOptions options, ScanCache? cache)
     {
         try
         {
-            return ScanFile(path, options);
+            return ScanFile(path, options, cache);
         }
         catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
         {
@@ -142,7 +159,8 @@ public static class ScanRunner
     }
 
     /// <summary>Reads and scans one file.</summary>
-    public static ScanFileResult ScanFile(string path, ScanOptions options)
+    /// <param name="cache">Cluster results shared with other files of the scan (null: none).</param>
+    public static ScanFileResult ScanFile(string path, ScanOptions options, ScanCache? cache = null)
     {
         ArgumentNullException.ThrowIfNull(path);
         var sw = Stopwatch.StartNew();
@@ -156,11 +174,12 @@ public static class ScanRunner
             return Unreadable(path, $"cannot read the file: {ex.Message}", sw.Elapsed);
         }
 
-        return ScanBytes(bytes, path, options, sw);
+        return ScanBytes(bytes, path, options, sw, cache);
     }
 
     /// <summary>Scans bytes already in memory: an IORT/VIOT table by its signature, else a DTB or DTS.</summary>
-    public static ScanFileResult ScanBytes(byte[] bytes, string name, ScanOptions options, Stopwatch? sw = null)
+    /// <param name="cache">Cluster results shared with other files of the scan (null: none).</param>
+    public static ScanFileResult ScanBytes(byte[] bytes, string name, ScanOptions options, Stopwatch? sw = null, ScanCache? cache = null)
     {
         ArgumentNullException.ThrowIfNull(bytes);
         ArgumentNullException.ThrowIfNull(name);
@@ -199,7 +218,8 @@ public static class ScanRunner
 
         var clusters = Clusters.Of(platform);
         var patterns = new Dictionary<string, string>(StringComparer.Ordinal);
-        var profiles = options.Profiles.Select(p => Explore(platform, p, clusters, options, patterns)).ToList();
+        var views = new ClusterView?[clusters.Count];
+        var profiles = options.Profiles.Select(p => Explore(platform, p, clusters, views, options, patterns, cache)).ToList();
         var multi = clusters
             .SelectMany(c => c.Consumers)
             .Select(i => platform.Devices[i])
@@ -228,45 +248,29 @@ public static class ScanRunner
     /// sample. Counterexamples are not minimised (scan reports which invariant breaks where; `check FILE` gives
     /// the minimal schedules).
     /// </summary>
-    private static ScanProfileResult Explore(Platform platform, Profile profile, IReadOnlyList<Cluster> clusters, ScanOptions options, Dictionary<string, string> patterns)
+    private static ScanProfileResult Explore(Platform platform, Profile profile, IReadOnlyList<Cluster> clusters, ClusterView?[] views, ScanOptions options, Dictionary<string, string> patterns, ScanCache? cache)
     {
-        var exhaustive = new ExplorationOptions
-        {
-            Strategy = StrategyKind.Exhaustive,
-            Budget = options.ExhaustiveBudget,
-            Granularity = options.Granularity,
-            Minimize = false,
-        };
-        var sample = exhaustive with { Strategy = StrategyKind.Random, Budget = options.SampleBudget, Seed = options.Seed };
         var proved = 0;
         var sampled = 0;
         long executions = 0;
         var violations = new List<ScanViolation>();
         var seen = new HashSet<(string, string, string)>();
-        foreach (var cluster in clusters)
+        for (var i = 0; i < clusters.Count; i++)
         {
-            var system = new KernelSystem(platform, profile, options.Granularity, cluster);
-            var result = Explorer.CheckCluster(system, exhaustive);
-            executions += result.Result.Executions;
-            var found = result.Violations.ToList();
-            if (result.Result.Complete)
+            var outcome = ExploreCluster(platform, profile, clusters[i], ref views[i], options, cache);
+            executions += outcome.Executions;
+            if (outcome.Complete)
             {
                 proved++;
             }
             else
             {
                 sampled++;
-                if (options.SampleBudget > 0)
-                {
-                    var more = Explorer.CheckCluster(system, sample);
-                    executions += more.Result.Executions;
-                    found.AddRange(more.Violations);
-                }
             }
 
-            foreach (var c in found)
+            foreach (var c in outcome.Violations)
             {
-                if (seen.Add((c.Invariant, c.Device, c.Message)))
+                if (seen.Add(c))
                 {
                     violations.Add(new ScanViolation(c.Invariant, c.Device, PatternOf(platform, c.Device, patterns), c.Message));
                 }
@@ -279,6 +283,69 @@ public static class ScanRunner
             return d != 0 ? d : Rank(a.Invariant) != Rank(b.Invariant) ? Rank(a.Invariant).CompareTo(Rank(b.Invariant)) : string.CompareOrdinal(a.Message, b.Message);
         });
         return new ScanProfileResult(profile.Name, proved, sampled, executions, violations);
+    }
+
+    /// <summary>A cluster's restricted platform and its digest, built at the first profile that needs them.</summary>
+    private sealed record ClusterView(ClusterPlatform Platform, byte[]? Digest);
+
+    /// <summary>
+    /// One cluster under one profile: exhaustive within the budget (a proof), else the cut run plus a seeded random
+    /// sample, on the cluster's restricted platform under coarse events (<see cref="ClusterPlatform"/>), reusing
+    /// the result of an identical cluster explored before.
+    /// </summary>
+    private static ClusterScanOutcome ExploreCluster(Platform platform, Profile profile, Cluster cluster, ref ClusterView? view, ScanOptions options, ScanCache? cache)
+    {
+        KernelSystem system;
+        string? key = null;
+        if (options.Granularity == Granularity.Coarse && !options.BootWholePlatform)
+        {
+            view ??= new ClusterView(ClusterPlatform.Of(platform, cluster), null);
+            if (cache is not null)
+            {
+                if (view.Digest is null)
+                {
+                    view = view with { Digest = cache.PlatformDigest(view.Platform) };
+                }
+
+                key = cache.Key(view.Digest!, profile, options);
+                if (cache.TryGet(key, out var known))
+                {
+                    return known;
+                }
+            }
+
+            system = new KernelSystem(view.Platform.Platform, profile, options.Granularity, view.Platform.Cluster);
+        }
+        else
+        {
+            system = new KernelSystem(platform, profile, options.Granularity, cluster);
+        }
+
+        var exhaustive = new ExplorationOptions
+        {
+            Strategy = StrategyKind.Exhaustive,
+            Budget = options.ExhaustiveBudget,
+            Granularity = options.Granularity,
+            Minimize = false,
+        };
+        var result = Explorer.CheckCluster(system, exhaustive);
+        var executions = (long)result.Result.Executions;
+        var found = result.Violations.ToList();
+        var complete = result.Result.Complete;
+        if (!complete && options.SampleBudget > 0)
+        {
+            var more = Explorer.CheckCluster(system, exhaustive with { Strategy = StrategyKind.Random, Budget = options.SampleBudget, Seed = options.Seed });
+            executions += more.Result.Executions;
+            found.AddRange(more.Violations);
+        }
+
+        var outcome = new ClusterScanOutcome(executions, complete, [.. found.Select(c => (c.Invariant, c.Device, c.Message))]);
+        if (key is not null)
+        {
+            cache!.Add(key, outcome);
+        }
+
+        return outcome;
     }
 
     private static int Rank(string invariant) => int.TryParse(invariant.AsSpan(1), out var n) ? n : 99;
