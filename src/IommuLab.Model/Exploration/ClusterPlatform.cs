@@ -59,10 +59,11 @@ namespace IommuLab.Model.Exploration;
 /// probe lock is taken per device), so fine granularity is not restricted.</para>
 /// <para><b>Device numbers.</b> Device indices name kernel objects (equality only) but also place each device's
 /// DMA buffer (<see cref="DmaSystem.BufferOf"/>), its test pattern and swiotlb slot (index mod 256). Kept devices
-/// are renumbered 0..n-1 in bus order only when that cannot change a DMA check: no kept device has a
-/// <c>dma-ranges</c> window (so buffer addresses only need to be distinct, and direct DMA never bounces) and the
-/// kept consumers' indices are pairwise distinct mod 256 before and after (so no two patterns or swiotlb slots
-/// coincide). Otherwise the original indices are kept, and the sub-platform is exact by construction.</para>
+/// are renumbered 0..n-1 in bus order (so boards sharing an SoC share fingerprints) only when that cannot change a
+/// DMA check: the devices that can bind (the cluster's consumers and instance devices) have pairwise distinct
+/// indices mod 256 before and after (no two patterns or swiotlb slots coincide) and <c>dma-ranges</c> windows that
+/// map every buffer alike (none; none reaching the buffers or swiotlb slots; or an identity window over all
+/// buffers). Otherwise the original indices are kept, and the sub-platform is exact by construction.</para>
 /// </remarks>
 public sealed class ClusterPlatform
 {
@@ -300,7 +301,8 @@ public sealed class ClusterPlatform
             }
         }
 
-        var renumber = CanRenumber(platform, kept);
+        var dmaChecked = cluster.Consumers.Concat(cluster.Instances.Select(j => instances[j].Device)).Select(i => devices[i].Index).ToHashSet();
+        var renumber = CanRenumber(platform, kept, dmaChecked);
         var subDevices = kept.Select((d, n) => d with
         {
             Index = renumber ? n : d.Index,
@@ -318,27 +320,61 @@ public sealed class ClusterPlatform
     }
 
     /// <summary>
-    /// Whether compacting the device numbers keeps every DMA check's result: no <c>dma-ranges</c> window among the
-    /// kept devices, and the consumers (the devices a DMA check runs for) pairwise distinct mod the pattern period
-    /// under both numberings.
+    /// Whether compacting the device numbers keeps every DMA check's result. Only bound consumers are DMA-checked
+    /// (<see cref="DmaCheck.Run"/>), and only the cluster's consumers and instance devices can bind. For those:
+    /// pairwise distinct indices mod the pattern period under both numberings (no two patterns or swiotlb slots
+    /// coincide), and <c>dma-ranges</c> windows that treat every buffer alike (<see cref="IndexNeutral"/>).
     /// </summary>
-    private static bool CanRenumber(Platform platform, List<PlatformDevice> kept)
+    private static bool CanRenumber(Platform platform, List<PlatformDevice> kept, HashSet<int> dmaChecked)
     {
-        if (kept.Any(d => !platform.Dma.WindowsOf(d).IsDefaultOrEmpty))
-        {
-            return false;
-        }
-
         var before = new HashSet<int>();
         var after = new HashSet<int>();
         for (var n = 0; n < kept.Count; n++)
         {
-            if (kept[n].IsConsumer && (!before.Add(kept[n].Index % IndexPeriod) || !after.Add(n % IndexPeriod)))
+            var d = kept[n];
+            if (!dmaChecked.Contains(d.Index) || !d.IsConsumer)
+            {
+                continue;
+            }
+
+            if (!before.Add(d.Index % IndexPeriod) || !after.Add(n % IndexPeriod) || !IndexNeutral(platform.Dma.WindowsOf(d)))
             {
                 return false;
             }
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// Windows under which a buffer's DMA does not depend on where the buffer lies in the buffer area
+    /// [<see cref="DmaSystem.BufferBase"/>, <see cref="DmaSystem.MemorySize"/>) (<see cref="DmaApi.MapSingle"/>,
+    /// <see cref="DmaFirmware.DmaToPhys"/>): none at all (bus address = physical); none reaching the buffer area or
+    /// the swiotlb slots, so every direct mapping fails alike; or, for both directions, the first window meeting the
+    /// buffer area is an identity window that covers all of it.
+    /// </summary>
+    private static bool IndexNeutral(ImmutableArray<DmaWindow> windows)
+    {
+        if (windows.IsDefaultOrEmpty)
+        {
+            return true;
+        }
+
+        const ulong bufferStart = DmaSystem.BufferBase;
+        const ulong bufferEnd = DmaSystem.MemorySize;
+        const ulong slotsStart = DmaSystem.SwiotlbBase;
+        const ulong slotsEnd = DmaSystem.SwiotlbBase + (DmaSystem.SwiotlbSlots * DmaSystem.SwiotlbSlotSize);
+        // Written so that no firmware value can overflow.
+        static bool Meets(ulong start, ulong size, ulong from, ulong to) => size > 0 && start < to && (start >= from || size - 1 >= from - start);
+        static bool Covers(DmaWindow w) => w.Size > 0 && w.CpuStart == w.DmaStart && w.CpuStart <= bufferStart && w.Size - 1 >= bufferEnd - 1 - w.CpuStart;
+
+        if (!windows.Any(w => Meets(w.CpuStart, w.Size, bufferStart, bufferEnd) || Meets(w.CpuStart, w.Size, slotsStart, slotsEnd)))
+        {
+            return true;
+        }
+
+        var cpuFirst = windows.FirstOrDefault(w => Meets(w.CpuStart, w.Size, bufferStart, bufferEnd));
+        var busFirst = windows.FirstOrDefault(w => Meets(w.DmaStart, w.Size, bufferStart, bufferEnd));
+        return cpuFirst.Size > 0 && cpuFirst == busFirst && Covers(cpuFirst);
     }
 }

@@ -110,12 +110,13 @@ public static class ScanRunner
 {
     /// <summary>Scans <paramref name="files"/> on <see cref="ScanOptions.Jobs"/> threads.</summary>
     /// <param name="onFile">Called once per finished file (from worker threads), for progress.</param>
-    public static IReadOnlyList<ScanFileResult> Run(IReadOnlyList<string> files, ScanOptions options, Action<ScanFileResult>? onFile = null, CancellationToken cancel = default)
+    /// <param name="cache">Where cluster results are reused (null: a new one when <see cref="ScanOptions.Memoize"/>).</param>
+    public static IReadOnlyList<ScanFileResult> Run(IReadOnlyList<string> files, ScanOptions options, Action<ScanFileResult>? onFile = null, CancellationToken cancel = default, ScanCache? cache = null)
     {
         ArgumentNullException.ThrowIfNull(files);
         ArgumentNullException.ThrowIfNull(options);
         var results = new ScanFileResult[files.Count];
-        var cache = options.Memoize ? new ScanCache(options.CacheBytes) : null;
+        cache ??= options.Memoize ? new ScanCache(options.CacheBytes) : null;
 
         // Largest files first: they are the long poles, and starting them early keeps every core busy to the end.
         var order = Enumerable.Range(0, files.Count).OrderByDescending(i => SizeOf(files[i])).ThenBy(i => i).ToArray();
