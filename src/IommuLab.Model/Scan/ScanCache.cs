@@ -44,7 +44,7 @@ public sealed class ScanCache
 
     private const int KeyBytes = 64 + 64;
 
-    private readonly ConcurrentDictionary<string, ClusterScanOutcome> _entries = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Lazy<ClusterScanOutcome>> _entries = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<Type, PropertyInfo[]> _properties = new();
     private long _bytes;
     private long _hits;
@@ -61,6 +61,7 @@ public sealed class ScanCache
     /// <summary>Bytes of keys and outcomes stored (an estimate).</summary>
     public long Bytes => Interlocked.Read(ref _bytes);
 
+    /// <summary>Outcomes stored (and being explored).</summary>
     public int Count => _entries.Count;
 
     public long Hits => Interlocked.Read(ref _hits);
@@ -105,29 +106,45 @@ public sealed class ScanCache
         return Convert.ToHexString(SHA256.HashData(w.Bytes()));
     }
 
-    public bool TryGet(string key, out ClusterScanOutcome outcome)
+    /// <summary>
+    /// The outcome stored under <paramref name="key"/>, else <paramref name="explore"/>'s, stored unless the bound
+    /// would be passed. A thread asking for a key another thread is exploring waits for that result instead of
+    /// exploring the same cluster twice (boards of one SoC are similar in size, so they tend to run side by side).
+    /// </summary>
+    public ClusterScanOutcome GetOrExplore(string key, Func<ClusterScanOutcome> explore)
     {
         ArgumentNullException.ThrowIfNull(key);
-        if (_entries.TryGetValue(key, out outcome!))
+        ArgumentNullException.ThrowIfNull(explore);
+        var mine = new Lazy<ClusterScanOutcome>(explore, LazyThreadSafetyMode.ExecutionAndPublication);
+        var entry = _entries.GetOrAdd(key, mine);
+        if (entry != mine)
         {
             Interlocked.Increment(ref _hits);
-            return true;
+            return entry.Value;
         }
 
         Interlocked.Increment(ref _misses);
-        return false;
-    }
-
-    /// <summary>Stores an outcome unless the bound would be passed.</summary>
-    public void Add(string key, ClusterScanOutcome outcome)
-    {
-        ArgumentNullException.ThrowIfNull(key);
-        ArgumentNullException.ThrowIfNull(outcome);
-        var size = KeyBytes + outcome.ApproximateBytes;
-        if (Interlocked.Add(ref _bytes, size) > MaxBytes || !_entries.TryAdd(key, outcome))
+        ClusterScanOutcome outcome;
+        try
         {
-            Interlocked.Add(ref _bytes, -size);
+            outcome = mine.Value;
         }
+        catch
+        {
+            // A model bug: nothing to keep; every file with this cluster meets the same failure.
+            _entries.TryRemove(new KeyValuePair<string, Lazy<ClusterScanOutcome>>(key, mine));
+            throw;
+        }
+
+        var size = KeyBytes + outcome.ApproximateBytes;
+        if (Interlocked.Add(ref _bytes, size) > MaxBytes)
+        {
+            // Over the bound: drop it once the threads waiting for it have their copy.
+            Interlocked.Add(ref _bytes, -size);
+            _entries.TryRemove(new KeyValuePair<string, Lazy<ClusterScanOutcome>>(key, mine));
+        }
+
+        return outcome;
     }
 
     /// <summary>An injective text form of a value graph, by its public instance properties.</summary>

@@ -296,32 +296,29 @@ public static class ScanRunner
     /// </summary>
     private static ClusterScanOutcome ExploreCluster(Platform platform, Profile profile, Cluster cluster, ref ClusterView? view, ScanOptions options, ScanCache? cache)
     {
-        KernelSystem system;
-        string? key = null;
-        if (options.Granularity == Granularity.Coarse && !options.BootWholePlatform)
+        if (options.Granularity != Granularity.Coarse || options.BootWholePlatform)
         {
-            view ??= new ClusterView(ClusterPlatform.Of(platform, cluster), null);
-            if (cache is not null)
-            {
-                if (view.Digest is null)
-                {
-                    view = view with { Digest = cache.PlatformDigest(view.Platform) };
-                }
-
-                key = cache.Key(view.Digest!, profile, options);
-                if (cache.TryGet(key, out var known))
-                {
-                    return known;
-                }
-            }
-
-            system = new KernelSystem(view.Platform.Platform, profile, options.Granularity, view.Platform.Cluster);
-        }
-        else
-        {
-            system = new KernelSystem(platform, profile, options.Granularity, cluster);
+            return Explore(new KernelSystem(platform, profile, options.Granularity, cluster), options);
         }
 
+        view ??= new ClusterView(ClusterPlatform.Of(platform, cluster), null);
+        var restricted = view.Platform;
+        var system = new KernelSystem(restricted.Platform, profile, options.Granularity, restricted.Cluster);
+        if (cache is null)
+        {
+            return Explore(system, options);
+        }
+
+        if (view.Digest is null)
+        {
+            view = view with { Digest = cache.PlatformDigest(restricted) };
+        }
+
+        return cache.GetOrExplore(cache.Key(view.Digest!, profile, options), () => Explore(system, options));
+    }
+
+    private static ClusterScanOutcome Explore(KernelSystem system, ScanOptions options)
+    {
         var exhaustive = new ExplorationOptions
         {
             Strategy = StrategyKind.Exhaustive,
@@ -340,13 +337,7 @@ public static class ScanRunner
             found.AddRange(more.Violations);
         }
 
-        var outcome = new ClusterScanOutcome(executions, complete, [.. found.Select(c => (c.Invariant, c.Device, c.Message))]);
-        if (key is not null)
-        {
-            cache!.Add(key, outcome);
-        }
-
-        return outcome;
+        return new ClusterScanOutcome(executions, complete, [.. found.Select(c => (c.Invariant, c.Device, c.Message))]);
     }
 
     private static int Rank(string invariant) => int.TryParse(invariant.AsSpan(1), out var n) ? n : 99;
