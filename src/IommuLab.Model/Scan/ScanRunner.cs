@@ -298,7 +298,7 @@ public static class ScanRunner
     {
         if (options.Granularity != Granularity.Coarse || options.BootWholePlatform)
         {
-            return Explore(new KernelSystem(platform, profile, options.Granularity, cluster), options);
+            return Verdicts(new KernelSystem(platform, profile, options.Granularity, cluster), options);
         }
 
         view ??= new ClusterView(ClusterPlatform.Of(platform, cluster), null);
@@ -306,7 +306,7 @@ public static class ScanRunner
         var system = new KernelSystem(restricted.Platform, profile, options.Granularity, restricted.Cluster);
         if (cache is null)
         {
-            return Explore(system, options);
+            return Verdicts(system, options);
         }
 
         if (view.Digest is null)
@@ -314,30 +314,79 @@ public static class ScanRunner
             view = view with { Digest = cache.PlatformDigest(restricted) };
         }
 
-        return cache.GetOrExplore(cache.Key(view.Digest!, profile, options), () => Explore(system, options));
+        return cache.GetOrExplore(cache.Key(view.Digest!, profile, options), () => Verdicts(system, options));
     }
 
-    private static ClusterScanOutcome Explore(KernelSystem system, ScanOptions options)
+    /// <summary>
+    /// A cluster as a scan explores it: exhaustively within <see cref="ScanOptions.ExhaustiveBudget"/> (a proof),
+    /// else that cut run plus <see cref="ScanOptions.SampleBudget"/> seeded random executions. The violations are
+    /// those <see cref="Explorer.CheckCluster"/> reports, without building counterexamples (see <see cref="ExploreOnce"/>).
+    /// </summary>
+    public static ClusterScanOutcome Verdicts(KernelSystem system, ScanOptions options)
     {
-        var exhaustive = new ExplorationOptions
-        {
-            Strategy = StrategyKind.Exhaustive,
-            Budget = options.ExhaustiveBudget,
-            Granularity = options.Granularity,
-            Minimize = false,
-        };
-        var result = Explorer.CheckCluster(system, exhaustive);
-        var executions = (long)result.Result.Executions;
-        var found = result.Violations.ToList();
-        var complete = result.Result.Complete;
+        ArgumentNullException.ThrowIfNull(system);
+        ArgumentNullException.ThrowIfNull(options);
+        var (executions, complete, found) = ExploreOnce(system, StrategyKind.Exhaustive, options.ExhaustiveBudget, 0);
         if (!complete && options.SampleBudget > 0)
         {
-            var more = Explorer.CheckCluster(system, exhaustive with { Strategy = StrategyKind.Random, Budget = options.SampleBudget, Seed = options.Seed });
-            executions += more.Result.Executions;
-            found.AddRange(more.Violations);
+            var (more, _, sampled) = ExploreOnce(system, StrategyKind.Random, options.SampleBudget, options.Seed);
+            executions += more;
+            found.AddRange(sampled);
         }
 
-        return new ClusterScanOutcome(executions, complete, [.. found.Select(c => (c.Invariant, c.Device, c.Message))]);
+        return new ClusterScanOutcome(executions, complete, [.. found]);
+    }
+
+    /// <summary>
+    /// What <see cref="Explorer.CheckCluster"/> reports of a cluster, without the counterexamples a scan does not
+    /// show: every execution's violations (I1-I4, I6-I15, I17, IDMA) and I5, a consumer whose fact differs from the
+    /// first outcome's in some other outcome, with the same message. Building counterexamples replays one execution
+    /// per violation and two per order-dependent consumer (with <c>Minimize = false</c>); a scan skips them.
+    /// ScanCacheTests checks that the two agree.
+    /// </summary>
+    private static (long Executions, bool Complete, List<(string Invariant, string Device, string Message)> Found) ExploreOnce(KernelSystem system, StrategyKind kind, int budget, int seed)
+    {
+        var strategy = StrategyNames.Create(kind, budget, seed);
+        var outcomes = new List<RunOutcome>();
+        var outcomeKeys = new HashSet<string>(StringComparer.Ordinal);
+        var found = new List<(string Invariant, string Device, string Message)>();
+        var foundKeys = new HashSet<(string, string, string)>();
+        var result = strategy.Explore(system, new Executor(), rec =>
+        {
+            if (outcomeKeys.Add(rec.Outcome.Key))
+            {
+                outcomes.Add(rec.Outcome);
+            }
+
+            foreach (var v in rec.Outcome.Violations)
+            {
+                if (foundKeys.Add((v.Invariant, v.Device, v.Message)))
+                {
+                    found.Add((v.Invariant, v.Device, v.Message));
+                }
+            }
+        });
+
+        if (outcomes.Count >= 2)
+        {
+            var first = outcomes[0];
+            for (var j = 0; j < system.Cluster.Consumers.Length && j < first.Facts.Length; j++)
+            {
+                var other = outcomes.Skip(1).FirstOrDefault(o => o.Facts.Length > j && o.Facts[j] != first.Facts[j]);
+                if (other is null)
+                {
+                    continue;
+                }
+
+                var device = system.Platform.Devices[system.Cluster.Consumers[j]].Path;
+                var otherBroken = other.Violations.Any(v => v.Device == device);
+                var firstBroken = first.Violations.Any(v => v.Device == device);
+                var (bad, good) = otherBroken || !firstBroken ? (other.Facts[j], first.Facts[j]) : (first.Facts[j], other.Facts[j]);
+                found.Add(("I5", device, $"order dependence: {Explorer.Difference(bad, good)}"));
+            }
+        }
+
+        return (result.Executions, result.Complete, found);
     }
 
     private static int Rank(string invariant) => int.TryParse(invariant.AsSpan(1), out var n) ? n : 99;

@@ -165,3 +165,43 @@ public sealed class ScanCacheTests : IDisposable
         Assert.NotEqual(key, Key(Crowded.Replace("\"apple,pinctrl\"", "\"apple,pinctrl\"; iommus = <&dart_b 3>", StringComparison.Ordinal), "one.dts"));
     }
 }
+
+/// <summary>A scan's verdicts for a cluster are what the explorer reports, counterexamples left out.</summary>
+public sealed class ScanVerdictTests
+{
+    public static TheoryData<string> Fixtures =>
+        [.. Directory.GetFiles(Path.GetDirectoryName(KernelRun.FixturePath("single-dart.dts"))!, "*.dts").Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal)];
+
+    [Theory]
+    [MemberData(nameof(Fixtures))]
+    public void Scan_verdicts_equal_the_explorers_violations_and_executions_under_every_profile(string fixture)
+    {
+        var tree = DeviceTreeLoader.LoadFile(KernelRun.FixturePath(fixture));
+        var platform = DtPlatformBuilder.Build(tree, new PlatformKnobs(), []).Platform!;
+
+        // Budget 2 cuts most clusters, so the random sample runs too.
+        foreach (var (budget, profile) in new[] { 50, 2 }.SelectMany(b => Profiles.All.Select(p => (b, p))))
+        {
+            var options = new ScanOptions { ExhaustiveBudget = budget, SampleBudget = 10, Seed = 3 };
+            foreach (var cluster in Clusters.Of(platform))
+            {
+                var system = new KernelSystem(platform, profile, Granularity.Coarse, cluster);
+                var scan = ScanRunner.Verdicts(system, options);
+                var exhaustive = new ExplorationOptions { Strategy = StrategyKind.Exhaustive, Budget = budget, Minimize = false };
+                var explored = Explorer.CheckCluster(system, exhaustive);
+                var executions = (long)explored.Result.Executions;
+                var violations = explored.Violations.Select(c => (c.Invariant, c.Device, c.Message)).ToList();
+                if (!explored.Result.Complete)
+                {
+                    var more = Explorer.CheckCluster(system, exhaustive with { Strategy = StrategyKind.Random, Budget = 10, Seed = 3 });
+                    executions += more.Result.Executions;
+                    violations.AddRange(more.Violations.Select(c => (c.Invariant, c.Device, c.Message)));
+                }
+
+                Assert.Equal(executions, scan.Executions);
+                Assert.Equal(explored.Result.Complete, scan.Complete);
+                Assert.Equal(violations.Distinct().Order(), scan.Violations.Distinct().Order());
+            }
+        }
+    }
+}
