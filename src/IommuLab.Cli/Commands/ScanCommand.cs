@@ -43,10 +43,12 @@ public static class ScanCommand
         var fine = new Option<bool>("--fine") { Description = "Interleave at every scheduling point, not only coarse events (much slower)" };
         var time = new Option<bool>("--time") { Description = "Show the slowest files and wall times (text only; times differ from run to run)" };
         var top = new Option<string?>("--top") { Description = "Device patterns and slowest files listed per profile (default 10)" };
+        var noCache = new Option<bool>("--no-cache") { Description = "Explore every cluster even if an identical one was explored in another file (same output, slower; for checking)" };
+        var wholePlatform = new Option<bool>("--whole-platform") { Description = "Boot every device of the file in every execution, not only what the cluster can observe (same output, slower; for checking)" };
         var progress = new Option<string>("--progress") { Description = "auto (a bar on a terminal, plain lines otherwise), bar, plain or none; on stderr", DefaultValueFactory = _ => "auto" };
         var cmd = new Command("scan", "Lint and explore every firmware file under the given folders, in parallel, and summarise per profile")
         {
-            inputs, profile, jobs, format, budget, sample, seed, fine, time, top, progress,
+            inputs, profile, jobs, format, budget, sample, seed, fine, time, top, noCache, wholePlatform, progress,
         };
         cmd.SetAction(parse =>
         {
@@ -151,9 +153,19 @@ public static class ScanCommand
                 Seed = nSeed,
                 Granularity = parse.GetValue(fine) ? Granularity.Fine : Granularity.Coarse,
                 Limits = FirmwareLimitOptions.Read(parse),
+                Memoize = !parse.GetValue(noCache),
+                BootWholePlatform = parse.GetValue(wholePlatform),
             };
             var useBar = mode == "bar" || (mode == "auto" && ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected);
-            var report = Execute(files, options, useBar ? ProgressKind.Bar : mode == "none" ? ProgressKind.None : ProgressKind.Plain, stderr);
+            var cache = options.Memoize ? new ScanCache(options.CacheBytes) : null;
+            var clock = Stopwatch.StartNew();
+            var report = Execute(files, options, useBar ? ProgressKind.Bar : mode == "none" ? ProgressKind.None : ProgressKind.Plain, stderr, cache);
+            if (parse.GetValue(time) && cache is not null)
+            {
+                // Timing and reuse vary with thread interleaving: stderr, never the report.
+                stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"scan: {clock.Elapsed.TotalSeconds:F1} s; cluster results reused {cache.Hits} of {cache.Hits + cache.Misses} ({cache.Count} stored, {cache.Bytes / 1024.0 / 1024.0:F1} MiB of {cache.MaxBytes / 1024.0 / 1024.0:F0} MiB)"));
+            }
             switch (fmt)
             {
                 case "json":
@@ -180,8 +192,11 @@ public static class ScanCommand
         Bar,
     }
 
-    /// <summary>Runs the scan, showing progress on <paramref name="progressOut"/>, and summarises it.</summary>
-    public static ScanReport Execute(IReadOnlyList<string> files, ScanOptions options, ProgressKind progress, TextWriter progressOut)
+    /// <summary>
+    /// Runs the scan, showing progress on <paramref name="progressOut"/>, and summarises it; cluster results are
+    /// reused through <paramref name="cache"/> (null: a new one when <see cref="ScanOptions.Memoize"/>).
+    /// </summary>
+    public static ScanReport Execute(IReadOnlyList<string> files, ScanOptions options, ProgressKind progress, TextWriter progressOut, ScanCache? cache = null)
     {
         ArgumentNullException.ThrowIfNull(files);
         ArgumentNullException.ThrowIfNull(options);
@@ -206,15 +221,15 @@ public static class ScanCommand
                     .Start(ctx =>
                     {
                         var task = ctx.AddTask($"scan {files.Count} files x {options.Profiles.Count} profiles", maxValue: files.Count);
-                        results = ScanRunner.Run(files, options, _ => task.Increment(1));
+                        results = ScanRunner.Run(files, options, _ => task.Increment(1), cache: cache);
                     });
                 break;
             case ProgressKind.Plain:
                 var lines = new PlainProgress(files.Count, progressOut);
-                results = ScanRunner.Run(files, options, lines.Done);
+                results = ScanRunner.Run(files, options, lines.Done, cache: cache);
                 break;
             default:
-                results = ScanRunner.Run(files, options);
+                results = ScanRunner.Run(files, options, cache: cache);
                 break;
         }
 

@@ -35,6 +35,22 @@ public sealed record ScanOptions
 
     /// <summary>Parser limits (the `--max-*` switches), as for every other command.</summary>
     public FirmwareLimits Limits { get; init; } = FirmwareLimits.Default;
+
+    /// <summary>
+    /// Reuse the result of a cluster identical to one already explored in this scan (<see cref="ScanCache"/>): same
+    /// restricted platform, switches, granularity, budgets and seed. The output is the same either way.
+    /// </summary>
+    public bool Memoize { get; init; } = true;
+
+    /// <summary>Bound on the memory <see cref="Memoize"/> may hold (keys and outcomes).</summary>
+    public long CacheBytes { get; init; } = ScanCache.DefaultMaxBytes;
+
+    /// <summary>
+    /// Boot every device of the file in every execution instead of only what the cluster can observe
+    /// (<see cref="ClusterPlatform"/>); slower, for checking that the restriction changes nothing. Fine granularity
+    /// always boots the whole platform.
+    /// </summary>
+    public bool BootWholePlatform { get; init; }
 }
 
 /// <summary>What kind of input a scanned file turned out to be.</summary>
@@ -94,11 +110,13 @@ public static class ScanRunner
 {
     /// <summary>Scans <paramref name="files"/> on <see cref="ScanOptions.Jobs"/> threads.</summary>
     /// <param name="onFile">Called once per finished file (from worker threads), for progress.</param>
-    public static IReadOnlyList<ScanFileResult> Run(IReadOnlyList<string> files, ScanOptions options, Action<ScanFileResult>? onFile = null, CancellationToken cancel = default)
+    /// <param name="cache">Where cluster results are reused (null: a new one when <see cref="ScanOptions.Memoize"/>).</param>
+    public static IReadOnlyList<ScanFileResult> Run(IReadOnlyList<string> files, ScanOptions options, Action<ScanFileResult>? onFile = null, CancellationToken cancel = default, ScanCache? cache = null)
     {
         ArgumentNullException.ThrowIfNull(files);
         ArgumentNullException.ThrowIfNull(options);
         var results = new ScanFileResult[files.Count];
+        cache ??= options.Memoize ? new ScanCache(options.CacheBytes) : null;
 
         // Largest files first: they are the long poles, and starting them early keeps every core busy to the end.
         var order = Enumerable.Range(0, files.Count).OrderByDescending(i => SizeOf(files[i])).ThenBy(i => i).ToArray();
@@ -107,7 +125,7 @@ public static class ScanRunner
             new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Jobs), CancellationToken = cancel },
             i =>
             {
-                results[i] = ScanFileGuarded(files[i], options);
+                results[i] = ScanFileGuarded(files[i], options, cache);
                 onFile?.Invoke(results[i]);
             });
         return results;
@@ -117,11 +135,11 @@ public static class ScanRunner
     /// One file, never throwing: a failure inside the model is a bug in IommuLab, but one file must not take the
     /// scan of thousands down with it; it is listed like an unreadable file, saying whose fault it is.
     /// </summary>
-    private static ScanFileResult ScanFileGuarded(string path, ScanOptions options)
+    private static ScanFileResult ScanFileGuarded(string path, ScanOptions options, ScanCache? cache)
     {
         try
         {
-            return ScanFile(path, options);
+            return ScanFile(path, options, cache);
         }
         catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
         {
@@ -142,7 +160,8 @@ public static class ScanRunner
     }
 
     /// <summary>Reads and scans one file.</summary>
-    public static ScanFileResult ScanFile(string path, ScanOptions options)
+    /// <param name="cache">Cluster results shared with other files of the scan (null: none).</param>
+    public static ScanFileResult ScanFile(string path, ScanOptions options, ScanCache? cache = null)
     {
         ArgumentNullException.ThrowIfNull(path);
         var sw = Stopwatch.StartNew();
@@ -156,11 +175,12 @@ public static class ScanRunner
             return Unreadable(path, $"cannot read the file: {ex.Message}", sw.Elapsed);
         }
 
-        return ScanBytes(bytes, path, options, sw);
+        return ScanBytes(bytes, path, options, sw, cache);
     }
 
     /// <summary>Scans bytes already in memory: an IORT/VIOT table by its signature, else a DTB or DTS.</summary>
-    public static ScanFileResult ScanBytes(byte[] bytes, string name, ScanOptions options, Stopwatch? sw = null)
+    /// <param name="cache">Cluster results shared with other files of the scan (null: none).</param>
+    public static ScanFileResult ScanBytes(byte[] bytes, string name, ScanOptions options, Stopwatch? sw = null, ScanCache? cache = null)
     {
         ArgumentNullException.ThrowIfNull(bytes);
         ArgumentNullException.ThrowIfNull(name);
@@ -199,7 +219,8 @@ public static class ScanRunner
 
         var clusters = Clusters.Of(platform);
         var patterns = new Dictionary<string, string>(StringComparer.Ordinal);
-        var profiles = options.Profiles.Select(p => Explore(platform, p, clusters, options, patterns)).ToList();
+        var views = new ClusterView?[clusters.Count];
+        var profiles = options.Profiles.Select(p => Explore(platform, p, clusters, views, options, patterns, cache)).ToList();
         var multi = clusters
             .SelectMany(c => c.Consumers)
             .Select(i => platform.Devices[i])
@@ -228,45 +249,29 @@ public static class ScanRunner
     /// sample. Counterexamples are not minimised (scan reports which invariant breaks where; `check FILE` gives
     /// the minimal schedules).
     /// </summary>
-    private static ScanProfileResult Explore(Platform platform, Profile profile, IReadOnlyList<Cluster> clusters, ScanOptions options, Dictionary<string, string> patterns)
+    private static ScanProfileResult Explore(Platform platform, Profile profile, IReadOnlyList<Cluster> clusters, ClusterView?[] views, ScanOptions options, Dictionary<string, string> patterns, ScanCache? cache)
     {
-        var exhaustive = new ExplorationOptions
-        {
-            Strategy = StrategyKind.Exhaustive,
-            Budget = options.ExhaustiveBudget,
-            Granularity = options.Granularity,
-            Minimize = false,
-        };
-        var sample = exhaustive with { Strategy = StrategyKind.Random, Budget = options.SampleBudget, Seed = options.Seed };
         var proved = 0;
         var sampled = 0;
         long executions = 0;
         var violations = new List<ScanViolation>();
         var seen = new HashSet<(string, string, string)>();
-        foreach (var cluster in clusters)
+        for (var i = 0; i < clusters.Count; i++)
         {
-            var system = new KernelSystem(platform, profile, options.Granularity, cluster);
-            var result = Explorer.CheckCluster(system, exhaustive);
-            executions += result.Result.Executions;
-            var found = result.Violations.ToList();
-            if (result.Result.Complete)
+            var outcome = ExploreCluster(platform, profile, clusters[i], ref views[i], options, cache);
+            executions += outcome.Executions;
+            if (outcome.Complete)
             {
                 proved++;
             }
             else
             {
                 sampled++;
-                if (options.SampleBudget > 0)
-                {
-                    var more = Explorer.CheckCluster(system, sample);
-                    executions += more.Result.Executions;
-                    found.AddRange(more.Violations);
-                }
             }
 
-            foreach (var c in found)
+            foreach (var c in outcome.Violations)
             {
-                if (seen.Add((c.Invariant, c.Device, c.Message)))
+                if (seen.Add(c))
                 {
                     violations.Add(new ScanViolation(c.Invariant, c.Device, PatternOf(platform, c.Device, patterns), c.Message));
                 }
@@ -279,6 +284,109 @@ public static class ScanRunner
             return d != 0 ? d : Rank(a.Invariant) != Rank(b.Invariant) ? Rank(a.Invariant).CompareTo(Rank(b.Invariant)) : string.CompareOrdinal(a.Message, b.Message);
         });
         return new ScanProfileResult(profile.Name, proved, sampled, executions, violations);
+    }
+
+    /// <summary>A cluster's restricted platform and its digest, built at the first profile that needs them.</summary>
+    private sealed record ClusterView(ClusterPlatform Platform, byte[]? Digest);
+
+    /// <summary>
+    /// One cluster under one profile: exhaustive within the budget (a proof), else the cut run plus a seeded random
+    /// sample, on the cluster's restricted platform under coarse events (<see cref="ClusterPlatform"/>), reusing
+    /// the result of an identical cluster explored before.
+    /// </summary>
+    private static ClusterScanOutcome ExploreCluster(Platform platform, Profile profile, Cluster cluster, ref ClusterView? view, ScanOptions options, ScanCache? cache)
+    {
+        if (options.Granularity != Granularity.Coarse || options.BootWholePlatform)
+        {
+            return Verdicts(new KernelSystem(platform, profile, options.Granularity, cluster), options);
+        }
+
+        view ??= new ClusterView(ClusterPlatform.Of(platform, cluster), null);
+        var restricted = view.Platform;
+        var system = new KernelSystem(restricted.Platform, profile, options.Granularity, restricted.Cluster);
+        if (cache is null)
+        {
+            return Verdicts(system, options);
+        }
+
+        if (view.Digest is null)
+        {
+            view = view with { Digest = cache.PlatformDigest(restricted) };
+        }
+
+        return cache.GetOrExplore(cache.Key(view.Digest!, profile, options), () => Verdicts(system, options));
+    }
+
+    /// <summary>
+    /// A cluster as a scan explores it: exhaustively within <see cref="ScanOptions.ExhaustiveBudget"/> (a proof),
+    /// else that cut run plus <see cref="ScanOptions.SampleBudget"/> seeded random executions. The violations are
+    /// those <see cref="Explorer.CheckCluster"/> reports, without building counterexamples (see <see cref="ExploreOnce"/>).
+    /// </summary>
+    public static ClusterScanOutcome Verdicts(KernelSystem system, ScanOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(system);
+        ArgumentNullException.ThrowIfNull(options);
+        var (executions, complete, found) = ExploreOnce(system, StrategyKind.Exhaustive, options.ExhaustiveBudget, 0);
+        if (!complete && options.SampleBudget > 0)
+        {
+            var (more, _, sampled) = ExploreOnce(system, StrategyKind.Random, options.SampleBudget, options.Seed);
+            executions += more;
+            found.AddRange(sampled);
+        }
+
+        return new ClusterScanOutcome(executions, complete, [.. found]);
+    }
+
+    /// <summary>
+    /// What <see cref="Explorer.CheckCluster"/> reports of a cluster, without the counterexamples a scan does not
+    /// show: every execution's violations (I1-I4, I6-I15, I17, IDMA) and I5, a consumer whose fact differs from the
+    /// first outcome's in some other outcome, with the same message. Building counterexamples replays one execution
+    /// per violation and two per order-dependent consumer (with <c>Minimize = false</c>); a scan skips them.
+    /// ScanCacheTests checks that the two agree.
+    /// </summary>
+    private static (long Executions, bool Complete, List<(string Invariant, string Device, string Message)> Found) ExploreOnce(KernelSystem system, StrategyKind kind, int budget, int seed)
+    {
+        var strategy = StrategyNames.Create(kind, budget, seed);
+        var outcomes = new List<RunOutcome>();
+        var outcomeKeys = new HashSet<string>(StringComparer.Ordinal);
+        var found = new List<(string Invariant, string Device, string Message)>();
+        var foundKeys = new HashSet<(string, string, string)>();
+        var result = strategy.Explore(system, new Executor(), rec =>
+        {
+            if (outcomeKeys.Add(rec.Outcome.Key))
+            {
+                outcomes.Add(rec.Outcome);
+            }
+
+            foreach (var v in rec.Outcome.Violations)
+            {
+                if (foundKeys.Add((v.Invariant, v.Device, v.Message)))
+                {
+                    found.Add((v.Invariant, v.Device, v.Message));
+                }
+            }
+        });
+
+        if (outcomes.Count >= 2)
+        {
+            var first = outcomes[0];
+            for (var j = 0; j < system.Cluster.Consumers.Length && j < first.Facts.Length; j++)
+            {
+                var other = outcomes.Skip(1).FirstOrDefault(o => o.Facts.Length > j && o.Facts[j] != first.Facts[j]);
+                if (other is null)
+                {
+                    continue;
+                }
+
+                var device = system.Platform.Devices[system.Cluster.Consumers[j]].Path;
+                var otherBroken = other.Violations.Any(v => v.Device == device);
+                var firstBroken = first.Violations.Any(v => v.Device == device);
+                var (bad, good) = otherBroken || !firstBroken ? (other.Facts[j], first.Facts[j]) : (first.Facts[j], other.Facts[j]);
+                found.Add(("I5", device, $"order dependence: {Explorer.Difference(bad, good)}"));
+            }
+        }
+
+        return (result.Executions, result.Complete, found);
     }
 
     private static int Rank(string invariant) => int.TryParse(invariant.AsSpan(1), out var n) ? n : 99;
