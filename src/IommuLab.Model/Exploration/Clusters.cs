@@ -11,9 +11,10 @@ namespace IommuLab.Model.Exploration;
 public sealed record Cluster(int Index, ImmutableArray<int> Consumers, ImmutableArray<int> Instances, string Name)
 {
     /// <summary>
-    /// Out-of-cluster instances whose REG/BIND runs here too (one per driver kind, see <see cref="Clusters.Of"/>):
-    /// bus_iommu_probe() walks every device, and driver_bound() retries every deferred device, so a registration
-    /// in another cluster can reach this cluster's consumers.
+    /// Out-of-cluster instances whose REG runs here too (one per driver kind, see <see cref="Clusters.Of"/>):
+    /// bus_iommu_probe() walks every device, so a registration in another cluster can reach this cluster's
+    /// consumers. A foreign instance is never bound here: a driver_bound() trigger only retries deferred devices,
+    /// as the cluster's own BINDs do.
     /// </summary>
     public ImmutableArray<int> Foreign { get; init; } = [];
 
@@ -38,9 +39,9 @@ public static class Clusters
     /// What stays shared between clusters is global probe-path state: every registration walks every device on
     /// the bus (bus_iommu_probe(); K66/K67 also set the single bus ops), and every driver_bound() retries every
     /// deferred device. A consumer with leftover state from a failed parse is attached by whichever walk comes
-    /// next (spec S4/S5 "latent" attach in K66-K68), so that effect is explored, not assumed away: each cluster
-    /// also runs the REG/BIND of one foreign instance per driver kind (<see cref="Cluster.Foreign"/>), whose walk
-    /// and trigger can come at any point of the cluster's schedule. Its own consumers are never probed there, and
+    /// next (spec S4/S5 "latent" attach in K66-K68), so that effect is explored, not assumed away: where
+    /// <see cref="ForeignWalksMatter"/>, each cluster also runs the REG of one foreign instance per driver kind
+    /// (<see cref="Cluster.Foreign"/>), whose walk can come at any point of the cluster's schedule. Its own consumers are never probed there, and
     /// facts and violations are read only for the cluster's own devices.
     /// Consumers with no instance reference form no cluster (nothing can reorder them against an IOMMU).
     /// </summary>
@@ -125,6 +126,25 @@ public static class Clusters
             .GroupBy(i => i.Driver)
             .Select(g => g.First().Index)
             .Order()];
+
+    /// <summary>
+    /// Whether another cluster's registration can change this cluster's outcome under these switches, so that the
+    /// foreign stand-ins must run (coarse mode):
+    /// <list type="bullet">
+    /// <item>one IOMMU driver per bus (K66/K67): the first registration claims the bus ops, and a walk calls that
+    /// driver's probe_device() for every device;</item>
+    /// <item>of_iommu_configure() leaves its fwspec and driver data behind on error (K66-K68, JGG2): a device that
+    /// bound without its IOMMUs is attached by the next walk, whichever instance registers (spec S4/S5 latent).</item>
+    /// </list>
+    /// Otherwise (K611+) a failed parse leaves no fwspec, so a walk finds no ops for a device whose own parse did
+    /// not succeed; from K615 a walk re-parses a driverless device itself, with the registration state its own
+    /// instances' walks last saw. The soundness tests check both cases against whole-platform exploration.
+    /// </summary>
+    public static bool ForeignWalksMatter(KernelSwitches switches)
+    {
+        ArgumentNullException.ThrowIfNull(switches);
+        return switches.SingleIommuDriver || switches.ConfigureCleanup == ConfigureCleanup.None;
+    }
 
     /// <summary>The whole platform as one cluster (no decomposition).</summary>
     public static Cluster Whole(Platform platform)

@@ -111,7 +111,9 @@ public sealed class KernelSystemRun : IExplorableRun
 
         Note("boot: of_platform_populate", "boot", first);
 
-        foreach (var ix in system.Cluster.Instances.Concat(system.Cluster.Foreign))
+        // Fine mode explores the cluster's own races; the foreign registration stands in coarse mode only.
+        var foreign = !fine && Clusters.ForeignWalksMatter(system.Profile.Switches) ? system.Cluster.Foreign : [];
+        foreach (var ix in system.Cluster.Instances.Concat(foreign))
         {
             var inst = k.Instances[ix];
             if (inst.Info.Availability == DriverAvailability.Absent)
@@ -121,6 +123,15 @@ public sealed class KernelSystemRun : IExplorableRun
 
             var dev = k.Devices[inst.Info.Device];
             var label = Label(dev);
+            if (foreign.Contains(ix))
+            {
+                // A foreign registration: its walk reaches this cluster's devices; it is never bound here (a
+                // driver_bound() trigger only retries deferred devices, as the cluster's own BINDs do).
+                k.BindHeld.Add(dev);
+                Add($"reg:{dev.Info.Path}", $"REG({label})", [($"REG({label})", () => k.DriverProbeDevice(dev))]);
+                continue;
+            }
+
             if (fine)
             {
                 Add($"reg:{dev.Info.Path}", $"REG({label})", [($"REG({label})", () => k.DriverProbeDevice(dev))]);
@@ -136,10 +147,7 @@ public sealed class KernelSystemRun : IExplorableRun
                 ]);
             }
 
-            if (!system.Cluster.Foreign.Contains(ix))
-            {
-                _ownRegs.Add(dev);
-            }
+            _ownRegs.Add(dev);
         }
 
         foreach (var (bridge, steps) in scans)
