@@ -11,7 +11,7 @@ namespace IommuLab.Benchmarks;
 /// The explorer: complete optimal-DPOR explorations of the S1 shape (one consumer, two DARTs) coarse and fine, of the
 /// largest Apple DTB of the corpus (every cluster, coarse), and of 1, 2, 4 and 8 independent two-DART consumers (cost
 /// must grow linearly), under K68 (foreign registrations run in every cluster) and K616 (they do not). Executions,
-/// traces and the explored/traces ratio per operation are printed once in the setup.
+/// traces and the explored/traces ratio per case come from `iommulab check --format json` on the same inputs.
 /// </summary>
 [MemoryDiagnoser]
 [SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 3)]
@@ -43,24 +43,8 @@ public class ExplorerBenchmarks
             _independent[n] = Build(DeviceTreeLoader.Load(System.Text.Encoding.UTF8.GetBytes(Independent(n)), $"independent-{n}.dts"));
         }
 
-        var runs = new List<(string, ProfileResult)>
-        {
-            ("S1 coarse K68", Explore(_s1, Granularity.Coarse)),
-            ("S1 coarse K616", Explore(_s1, Granularity.Coarse, Profiles.K616)),
-            ("S1 fine K616", Explore(_s1, Granularity.Fine, Profiles.K616)),
-            ($"{Path.GetFileName(largest)} coarse K68", Explore(_apple, Granularity.Coarse)),
-            ($"{Path.GetFileName(largest)} coarse K616", Explore(_apple, Granularity.Coarse, Profiles.K616)),
-        };
-        foreach (var n in new[] { 1, 2, 4, 8 })
-        {
-            runs.Add(($"{n} independent K68", Explore(_independent[n], Granularity.Coarse)));
-            runs.Add(($"{n} independent K616", Explore(_independent[n], Granularity.Coarse, Profiles.K616)));
-        }
-
-        foreach (var (name, r) in runs)
-        {
-            Console.WriteLine($"// {name}: {r.Executions} executions, {r.Traces} traces, explored/traces {(double)r.Executions / Math.Max(1, r.Traces):F2}, {r.Clusters.Count} clusters, complete {r.Complete}");
-        }
+        // Executions, traces and explored/traces per case: `iommulab check --format json` (bench/RESULTS.md); this
+        // setup runs in every benchmark process, so it only builds the platforms.
     }
 
     [Benchmark]
