@@ -97,7 +97,6 @@ public sealed class CheckCliTests : IDisposable
         Assert.Equal(2, Cli("check", Fixture("usb-two-darts.dts"), "--strategy", "bfs").Code);
         Assert.Equal(2, Cli("check", Fixture("usb-two-darts.dts"), "--format", "xml").Code);
         Assert.Equal(2, Cli("check", Fixture("usb-two-darts.dts"), "--budget", "0").Code);
-        Assert.Equal(2, Cli("replay", Path.Combine(_dir, "missing.json")).Code);
     }
 
     [Fact]
