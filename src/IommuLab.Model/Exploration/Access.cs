@@ -53,6 +53,9 @@ public enum ObjectKind
 
     /// <summary>The deferred-probe <c>work_struct</c>: a work item never runs concurrently with itself.</summary>
     WorkItem,
+
+    /// <summary>A bus's device list (<c>bus_for_each_dev</c>; id 0: platform, 1: pci): device_add() appends to it.</summary>
+    BusList,
 }
 
 /// <summary>A stable identity of one shared kernel object within an execution.</summary>

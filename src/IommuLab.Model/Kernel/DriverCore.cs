@@ -40,6 +40,7 @@ public sealed partial class Kernel
         }
 
         dev.Added = true;
+        await Write(ObjectKind.BusList, dev.Info.IsPci ? 1 : 0);
         (dev.Info.IsPci ? PciBus : Bus).Add(dev);
         Log(EventLevel.Trace, dev, "device_add", $"added to the {(dev.Info.IsPci ? "pci" : "platform")} bus; BUS_NOTIFY_ADD_DEVICE");
         var ret = await IommuProbeDevice(dev);

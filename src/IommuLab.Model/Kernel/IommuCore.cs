@@ -159,7 +159,8 @@ public sealed partial class Kernel
         var groupList = new List<IommuGroup>();
         for (var i = 0; ; i++)
         {
-            await Read(ObjectKind.DevDriver, i < bus.Count ? bus[i].Index : 0);
+            // Past the last device the walk has read the list itself: a device_add() then would be seen.
+            await (i < bus.Count ? Read(ObjectKind.DevDriver, bus[i].Index) : Read(ObjectKind.BusList, bus == PciBus ? 1 : 0));
             if (i >= bus.Count)
             {
                 break;
