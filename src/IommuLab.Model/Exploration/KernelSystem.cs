@@ -210,7 +210,8 @@ public sealed class KernelSystemRun : IExplorableRun
             Complete(Sched.Spawn(bodyName, body));
             // A coarse step takes and releases its locks inside itself: no lock state is visible between steps, so
             // lock operations are not part of its label (only the objects it reads and writes are).
-            accesses = [.. Sched.Steps.Skip(from).Select(s => s.Access).Where(a => !a.IsLockOp).Distinct()];
+            // Nor are snapshot reads: the step compares them only with its own later reads.
+            accesses = [.. Sched.Steps.Skip(from).Select(s => s.Access).Where(a => !a.IsLockOp && a.Kind != AccessKind.Snapshot).Distinct()];
             p.Next++;
             name = bodyName;
         }
@@ -386,9 +387,10 @@ public sealed class KernelSystemRun : IExplorableRun
     private async KTask TimeoutChoice()
     {
         var pending = false;
-        foreach (var dev in _ownRegs)
+        // Only whether each module is loaded is read: once all are, this step commutes with everything but the loads.
+        foreach (var dev in _ownRegs.DistinctBy(d => d.Info.DriverName))
         {
-            await Kernel.Read(ObjectKind.DevDriver, dev.Index);
+            await Kernel.Read(ObjectKind.DriverModule, _system.Platform.DriverId(dev.Info.DriverName));
             pending |= Kernel.DriverModulePending(dev);
         }
 

@@ -60,6 +60,11 @@ public sealed partial class Kernel
             return;
         }
 
+        if (dev.Info.DriverAvailability == DriverAvailability.Module)
+        {
+            await Read(ObjectKind.DriverModule, Platform.DriverId(dev.Info.DriverName));
+        }
+
         if (DriverModulePending(dev))
         {
             // A probe attempt with the driver's module not loaded yet: udev's modprobe loads it first (driver_register).
@@ -74,7 +79,7 @@ public sealed partial class Kernel
             return;
         }
 
-        await Read(ObjectKind.DeferredLists);
+        await Snapshot(ObjectKind.DeferredLists);
         var triggerBefore = TriggerCount;
         dev.State = DriverState.Probing;
         dev.ProbeAttempts++;

@@ -160,9 +160,21 @@ public sealed class Platform
         Devices = devices;
         Instances = instances;
         Knobs = knobs;
+        var ids = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var d in devices)
+        {
+            ids.TryAdd(d.DriverName, d.Index);
+        }
+
+        _driverIds = ids;
     }
 
+    private readonly Dictionary<string, int> _driverIds;
+
     public string Source { get; }
+
+    /// <summary>A stable id of a driver (its first device's index), naming its module in scheduling points.</summary>
+    public int DriverId(string driverName) => _driverIds.GetValueOrDefault(driverName, -1);
 
     public IReadOnlyList<PlatformDevice> Devices { get; }
 

@@ -21,10 +21,10 @@ public sealed class CheckCliTests : IDisposable
 
     private static (int Code, string Out, string Err) Cli(params string[] args)
     {
-        var root = new RootCommand { CheckCommand.Create(CliApp.LoadDeviceTree), ReplayCommand.Create(CliApp.LoadDeviceTree) };
+        // The real entry point: its parse-error handling decides the usage exit code (2).
         var o = new StringWriter();
         var e = new StringWriter();
-        var code = root.Parse(args).Invoke(new InvocationConfiguration { Output = o, Error = e });
+        var code = CliApp.Run(args, o, e);
         return (code, o.ToString(), e.ToString());
     }
 
