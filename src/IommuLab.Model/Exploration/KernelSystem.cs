@@ -207,11 +207,13 @@ public sealed class KernelSystemRun : IExplorableRun
         if (Sched.Mode == SchedulerMode.Coarse)
         {
             var from = Sched.Steps.Count;
+            var noIommuBefore = NoDevIommu(k);
             Complete(Sched.Spawn(bodyName, body));
             // A coarse step takes and releases its locks inside itself: no lock state is visible between steps, so
             // lock operations are not part of its label (only the objects it reads and writes are).
             // Nor are snapshot reads: the step compares them only with its own later reads.
-            accesses = [.. Sched.Steps.Skip(from).Select(s => s.Access).Where(a => !a.IsLockOp && a.Kind != AccessKind.Snapshot).Distinct()];
+            accesses = [.. Sched.Steps.Skip(from).Select(s => s.Access).Where(a => !a.IsLockOp && a.Kind != AccessKind.Snapshot)
+                .Select(a => UnchangedDevIommu(k, a, noIommuBefore) ? a with { Kind = AccessKind.Read } : a).Distinct()];
             p.Next++;
             name = bodyName;
         }
@@ -364,6 +366,25 @@ public sealed class KernelSystemRun : IExplorableRun
             await Kernel.DeferredProbeWork();
         }
     }
+
+    private static bool[] NoDevIommu(Kernel.Kernel k)
+    {
+        var r = new bool[k.Devices.Count];
+        for (var i = 0; i < r.Length; i++)
+        {
+            r[i] = k.Devices[i].Iommu is null;
+        }
+
+        return r;
+    }
+
+    /// <summary>
+    /// A coarse step that found dev->iommu NULL and leaves it NULL (iommu_init_device() allocating it for a walk's
+    /// probe_device() that refuses the device, then freeing it) stored nothing another step can see: a read.
+    /// </summary>
+    private static bool UnchangedDevIommu(Kernel.Kernel k, Access a, bool[] noIommuBefore) =>
+        a is { Kind: AccessKind.Write, Object.Kind: ObjectKind.DevIommu } && a.Object.Id < noIommuBefore.Length
+        && noIommuBefore[a.Object.Id] && k.Devices[a.Object.Id].Iommu is null;
 
     private async KTask AddAll(ImmutableArray<int> devices)
     {
