@@ -152,13 +152,6 @@ public sealed class DporProofTests
         }
     }
 
-    [Fact]
-    public void Coarse_dpor_is_optimal_on_a_whole_platform_with_two_scanned_clusters()
-    {
-        var platform = Pcie(twoDarts: true);
-        AssertOptimal(new KernelSystem(platform, KernelRun.Profile("K68"), Granularity.Coarse, Clusters.Whole(platform)));
-    }
-
     [Theory]
     [InlineData(2, 2, true)]
     [InlineData(3, 2, true)]
