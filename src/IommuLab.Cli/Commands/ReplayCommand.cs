@@ -17,7 +17,7 @@ public static class ReplayCommand
         var cmd = new Command("replay", "Re-run a trace: the narration in kernel vocabulary and the state after every step") { file, format };
         cmd.SetAction(parse =>
         {
-            var (replay, err) = Execute(parse.GetValue(file)!, load);
+            var (replay, err) = Execute(parse.GetValue(file)!, load, FirmwareLimitOptions.Read(parse).Acpi);
             if (replay is null)
             {
                 parse.InvocationConfiguration.Error.WriteLine($"iommulab replay: {err}");
@@ -53,7 +53,8 @@ public static class ReplayCommand
         return cmd;
     }
 
-    public static (TraceReplay? Replay, string? Error) Execute(string path, Func<string, DeviceTree> load)
+    /// <summary>Replays the trace at <paramref name="path"/>; an ACPI input is read under <paramref name="acpiOptions"/> (the --max-* switches).</summary>
+    public static (TraceReplay? Replay, string? Error) Execute(string path, Func<string, DeviceTree> load, IommuLab.Firmware.Acpi.AcpiTableOptions? acpiOptions = null)
     {
         ArgumentNullException.ThrowIfNull(load);
         string json;
@@ -89,7 +90,7 @@ public static class ReplayCommand
             return (null, perr);
         }
 
-        var (platform, berr) = PlatformInput.Build(trace.Context.Input, load, trace.Context.Knobs, trace.Context.DeviceKnobs, trace.Context.Pci ?? []);
+        var (platform, berr) = PlatformInput.Build(trace.Context.Input, load, trace.Context.Knobs, trace.Context.DeviceKnobs, trace.Context.Pci ?? [], acpiOptions);
         return platform is null ? (null, berr) : (trace.Replay(platform, profile), null);
     }
 

@@ -30,6 +30,7 @@ public static class CheckJson
                 w.WriteBoolean("complete", r.Complete);
                 w.WriteNumber("executions", r.Executions);
                 w.WriteNumber("traces", r.Traces);
+                w.WriteBoolean("tracesCapped", r.TracesCapped);
                 w.WriteStartArray("violations");
                 foreach (var c in r.Violations)
                 {

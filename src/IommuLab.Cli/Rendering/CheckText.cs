@@ -18,7 +18,7 @@ public static class CheckText
         {
             var kind = r.Complete ? "proof" : "sample";
             var invs = r.Violations.Select(v => v.Invariant).Distinct().ToList();
-            o.WriteLine($"{r.Profile.Name,-12} {r.Verdict,-10} {kind,-8} {r.Executions,10} {r.Traces,8} {(invs.Count == 0 ? "-" : string.Join(",", invs)),10}{(showTime ? $" {r.Elapsed.TotalMilliseconds,7:F0} ms" : "")}");
+            o.WriteLine($"{r.Profile.Name,-12} {r.Verdict,-10} {kind,-8} {r.Executions,10} {(r.TracesCapped ? ">=" + r.Traces : r.Traces.ToString(System.Globalization.CultureInfo.InvariantCulture)),8} {(invs.Count == 0 ? "-" : string.Join(",", invs)),10}{(showTime ? $" {r.Elapsed.TotalMilliseconds,7:F0} ms" : "")}");
         }
 
         foreach (var r in report.Profiles.Where(r => r.Violations.Count > 0))

@@ -23,6 +23,16 @@ public sealed record ExplorationOptions
 
     /// <summary>Delta-debug each counterexample to a 1-minimal schedule.</summary>
     public bool Minimize { get; init; } = true;
+
+    /// <summary>
+    /// Distinct-trace digests kept per cluster (16 bytes each plus the set's overhead, about 8 MiB at the default).
+    /// Past it the trace count is a lower bound (<see cref="ClusterResult.TracesCapped"/>), so memory does not grow
+    /// with the number of executions.
+    /// </summary>
+    public int TraceDigestsKept { get; init; } = 1 << 18;
+
+    /// <summary>Called after each execution of a cluster with the count so far (progress, memory sampling).</summary>
+    public Action<int>? OnExecution { get; init; }
 }
 
 /// <summary>A minimal, replayable counterexample: the schedule (process keys), what ran, and where it went wrong.</summary>
@@ -55,7 +65,11 @@ public sealed record Counterexample(
 }
 
 /// <summary>The exploration of one cluster.</summary>
-public sealed record ClusterResult(Cluster Cluster, StrategyResult Result, int Traces, int Outcomes, IReadOnlyList<Counterexample> Violations);
+public sealed record ClusterResult(Cluster Cluster, StrategyResult Result, int Traces, int Outcomes, IReadOnlyList<Counterexample> Violations)
+{
+    /// <summary>The digest set filled up: <see cref="Traces"/> is a lower bound.</summary>
+    public bool TracesCapped { get; init; }
+}
 
 /// <summary>The exploration of one profile: every cluster, and the verdict.</summary>
 public sealed record ProfileResult(Profile Profile, ExplorationOptions Options, IReadOnlyList<ClusterResult> Clusters, TimeSpan Elapsed)
@@ -65,6 +79,9 @@ public sealed record ProfileResult(Profile Profile, ExplorationOptions Options, 
     public int Executions => Clusters.Sum(c => c.Result.Executions);
 
     public int Traces => Clusters.Sum(c => c.Traces);
+
+    /// <summary>Some cluster's trace count is a lower bound (<see cref="ExplorationOptions.TraceDigestsKept"/>).</summary>
+    public bool TracesCapped => Clusters.Any(c => c.TracesCapped);
 
     public IReadOnlyList<Counterexample> Violations => [.. Clusters.SelectMany(c => c.Violations)];
 
@@ -99,6 +116,8 @@ public static class Explorer
         var strategy = StrategyNames.Create(options.Strategy, options.Budget, options.Seed, options.PctDepth);
         // 128-bit digests, not the Foata strings (kilobytes each): memory per execution stays small.
         var traces = new HashSet<UInt128>();
+        var tracesCapped = false;
+        var executions = 0;
         var outcomes = new List<(RunOutcome Outcome, IReadOnlyList<string> Schedule)>();
         var outcomeIndex = new Dictionary<string, int>(StringComparer.Ordinal);
         var found = new List<(Violation V, IReadOnlyList<string> Schedule)>();
@@ -106,7 +125,21 @@ public static class Explorer
         var correct = new List<IReadOnlyList<string>>();
         var result = strategy.Explore(system, executor, rec =>
         {
-            traces.Add(TraceDigest(rec.Foata()));
+            if (!tracesCapped)
+            {
+                var digest = TraceDigest(rec.Foata());
+                if (traces.Count < options.TraceDigestsKept)
+                {
+                    traces.Add(digest);
+                }
+                else if (!traces.Contains(digest))
+                {
+                    // Bounded memory over exact counts: later traces are no longer told apart.
+                    tracesCapped = true;
+                }
+            }
+
+            options.OnExecution?.Invoke(++executions);
 
             // I5 compares outcomes without a timeout (spec §7.1); an early timeout is checked per execution only.
             if (!rec.Outcome.EarlyTimeout && !outcomeIndex.ContainsKey(rec.Outcome.Key))
@@ -137,7 +170,7 @@ public static class Explorer
 
         counterexamples.AddRange(OrderDependence(system, executor, outcomes, options.Minimize));
         counterexamples.Sort((a, b) => Rank(a.Invariant) != Rank(b.Invariant) ? Rank(a.Invariant).CompareTo(Rank(b.Invariant)) : string.CompareOrdinal(a.Device, b.Device));
-        return new ClusterResult(system.Cluster, result, traces.Count, outcomes.Count, counterexamples);
+        return new ClusterResult(system.Cluster, result, traces.Count, outcomes.Count, counterexamples) { TracesCapped = tracesCapped };
     }
 
     private static int Rank(string invariant) => int.TryParse(invariant.AsSpan(1), out var n) ? n : 99;

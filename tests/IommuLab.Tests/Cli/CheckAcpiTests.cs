@@ -71,6 +71,21 @@ public sealed class CheckAcpiTests : IDisposable
     }
 
     [Fact]
+    public void Replay_reads_the_traces_iort_under_the_limit_switches()
+    {
+        var traces = Path.Combine(_dir, "limit-traces");
+        var (code, _, err) = Cli("check", TwoSmmuNamedComponent(), "--profile", "K68", "--traces", traces);
+        Assert.True(code == CheckCommand.ExitViolations, err);
+        var file = Directory.GetFiles(traces, "*.json").Order(StringComparer.Ordinal).First();
+
+        // The table has four nodes: a limit below that refuses it with the usual limit error, exit 2.
+        var (refused, output, refusedErr) = Cli("replay", file, "--max-nodes", "3");
+        Assert.Equal((CliApp.ExitBadInput, string.Empty), (refused, output));
+        Assert.Matches(@"^iommulab replay: .*two-smmu-nc\.iort: offset 0x[0-9a-f]+: expected at most 3 nodes, found a node count of 4; raise the limit with --max-nodes", refusedErr);
+        Assert.Equal(CheckCommand.ExitViolations, Cli("replay", file, "--max-nodes", "4").Code);
+    }
+
+    [Fact]
     public void Check_json_on_an_iort_table_has_the_documented_shape()
     {
         var (code, output, _) = Cli("check", TwoSmmuNamedComponent(), "--profile", "K68", "--format", "json");

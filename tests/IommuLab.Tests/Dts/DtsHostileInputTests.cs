@@ -19,10 +19,16 @@ public sealed class DtsHostileInputTests
     [InlineData("/dts-v1/; / { p = [001]; };", "hex digits", 22)]
     [InlineData("/dts-v1/; / { p = ; };", "expected a property value", 19)]
     [InlineData("/dts-v1/; / { p = &{bad}; };", "&{/path", 19)]
+    [InlineData("/dts-v1/; / { p = <'ab'>; };", "found 2", 20)]
+    [InlineData("/dts-v1/; / { p = <08>; };", "found '08'", 20)]
+    [InlineData("/dts-v1/; / { p = /bits/ 64 <0x1ffffffffffffffff>; };", "found '0x1ffffffffffffffff'", 30)]
+    [InlineData("/dts-v1/; / { p = \"\\xzz\"; };", "expected 1 or 2 hex digits, found 'z'", 20)]
     public void Malformed_source_is_reported_with_its_column(string source, string message, int column)
     {
         var e = DtsTestSupport.AssertBothReject(source);
         Assert.Contains(message, e.Message);
+        // The error style guide (README): what was expected, then what was found.
+        Assert.Matches("expected .+, found .+", e.Message);
         Assert.Equal((1, column), (e.Line, e.Column));
         Assert.EndsWith("^", e.Excerpt);
     }

@@ -85,7 +85,7 @@ public sealed class DtsParserTests
     public void Character_literals_must_hold_exactly_one_byte()
     {
         Assert.Contains("empty character literal", DtsTestSupport.AssertBothReject("/dts-v1/; / { p = <''>; };").Message);
-        Assert.Contains("2 characters", DtsTestSupport.AssertBothReject("/dts-v1/; / { p = <'ab'>; };").Message);
+        Assert.Contains("expected one character, found 2", DtsTestSupport.AssertBothReject("/dts-v1/; / { p = <'ab'>; };").Message);
     }
 
     [Fact]

@@ -27,6 +27,9 @@ public sealed class MemoryTests(ITestOutputHelper output)
     /// <summary>Quadrupling the executions may add at most this (noise of the test host, interned step keys).</summary>
     private const long GrowthSlackBytes = 1L << 20;
 
+    /// <summary>Tighter than the engine's slack: small enough to catch uncapped digests at these budgets.</summary>
+    private const long ExplorerGrowthSlackBytes = 320L << 10;
+
     private const int SampleEvery = 500;
 
     /// <summary>Two independent consumers, each behind two DARTs, explored as one system: more than 40,000 traces (a budget of 40,000 does not finish it).</summary>
@@ -72,5 +75,58 @@ public sealed class MemoryTests(ITestOutputHelper output)
         Assert.True(peak4 - before4 < BoundBytes, $"{4 * N} executions held {peak4 - before4} bytes");
         Assert.True(peak4 - before4 < peak1 - before1 + GrowthSlackBytes,
             $"4x the executions held {peak4 - before4} bytes against {peak1 - before1}: memory grows with executions");
+    }
+
+    private static (long Before, long Peak, ClusterResult Result) Check(int budget, int digestsKept)
+    {
+        var platform = DtPlatformBuilder.Build(DeviceTreeLoader.Load(Encoding.UTF8.GetBytes(TwoConsumers), "two.dts"), new PlatformKnobs(), []).Platform
+            ?? throw new InvalidOperationException("platform");
+        var system = new KernelSystem(platform, Profiles.K616, Granularity.Coarse, Clusters.Whole(platform));
+        var before = GC.GetTotalMemory(forceFullCollection: true);
+        var peak = before;
+        var options = new ExplorationOptions
+        {
+            Budget = budget,
+            TraceDigestsKept = digestsKept,
+            OnExecution = n =>
+            {
+                if (n % SampleEvery == 0)
+                {
+                    peak = Math.Max(peak, GC.GetTotalMemory(forceFullCollection: true));
+                }
+            },
+        };
+        var result = Explorer.CheckCluster(system, options);
+        return (before, peak, result);
+    }
+
+    [Fact]
+    public void Explorer_check_memory_stays_under_its_bound_once_the_trace_digests_are_capped()
+    {
+        // The whole explorer (outcomes, kept schedules, trace digests), not only the engine. N is past the 4096
+        // correct schedules the explorer keeps, so only an unbounded structure can grow between the two runs:
+        // 15,000 more uncapped digests held 0.75 MiB more when measured; the capped runs differ by about 60 KiB.
+        const int N = 5000;
+        const int Kept = 1000;
+        var (before1, peak1, small) = Check(N, Kept);
+        var (before4, peak4, large) = Check(4 * N, Kept);
+        output.WriteLine($"{small.Result.Executions} executions: heap {before1} -> peak {peak1}; {large.Result.Executions} executions: heap {before4} -> peak {peak4}");
+
+        Assert.Equal((N, false), (small.Result.Executions, small.Result.Complete));
+        Assert.Equal((4 * N, false), (large.Result.Executions, large.Result.Complete));
+        // Exhaustive DPOR runs distinct traces, so the digest set fills and the count becomes a stated lower bound.
+        Assert.Equal((Kept, true), (small.Traces, small.TracesCapped));
+        Assert.Equal((Kept, true), (large.Traces, large.TracesCapped));
+        Assert.True(peak1 - before1 < BoundBytes, $"{N} executions held {peak1 - before1} bytes");
+        Assert.True(peak4 - before4 < BoundBytes, $"{4 * N} executions held {peak4 - before4} bytes");
+        Assert.True(peak4 - before4 < peak1 - before1 + ExplorerGrowthSlackBytes,
+            $"4x the executions held {peak4 - before4} bytes against {peak1 - before1}: memory grows with executions");
+    }
+
+    [Fact]
+    public void Explorer_counts_traces_exactly_below_the_digest_cap()
+    {
+        var (_, _, r) = Check(300, 1 << 18);
+        Assert.Equal((300, false), (r.Traces, r.TracesCapped));
     }
 }

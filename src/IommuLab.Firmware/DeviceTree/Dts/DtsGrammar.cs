@@ -416,7 +416,7 @@ internal sealed class DtsGrammar
                     }
 
                 case DtsTokenKind.Eof:
-                    throw Error(t, $"unexpected end of file: node '{(name.Length == 0 ? "/" : name)}' opened at {origin.Position} is not closed with '}};'");
+                    throw Error(t, $"node '{(name.Length == 0 ? "/" : name)}' opened at {origin.Position} is not closed: expected '}};', found the end of the file");
                 default:
                     throw Error(t, $"expected a property or node name, found {Describe(t)}");
             }
@@ -561,7 +561,7 @@ internal sealed class DtsGrammar
                     }
 
                 case DtsTokenKind.Eof or DtsTokenKind.Semicolon or DtsTokenKind.RBrace:
-                    throw Error(open, $"unterminated cell array: '<' is not closed by '>' (found {Describe(t)})");
+                    throw Error(open, $"unterminated cell array: expected '>' closing this '<', found {Describe(t)}");
                 case DtsTokenKind.Identifier:
                     throw Error(t, $"'{t.Text}' is not a number: an undefined macro? (run cpp over the source first)");
                 default:
@@ -586,7 +586,7 @@ internal sealed class DtsGrammar
                     _markers.Add(new DtsMarker(_value.Length, DtsMarkerKind.Label, t.Text.ToString(), t.Origin));
                     continue;
                 case DtsTokenKind.Eof or DtsTokenKind.Semicolon:
-                    throw Error(open, $"unterminated byte string: '[' is not closed by ']' (found {Describe(t)})");
+                    throw Error(open, $"unterminated byte string: expected ']' closing this '[', found {Describe(t)}");
                 default:
                     throw Error(t, $"expected pairs of hex digits or ']' in byte string, found {Describe(t)}");
             }

@@ -42,7 +42,7 @@ internal sealed class DtsLexer
         _nameLookup = _names.GetAlternateLookup<ReadOnlySpan<char>>();
         if (_totalLength > options.MaxTotalSourceLength)
         {
-            throw Error(0, $"source is larger than the limit of {options.MaxTotalSourceLength} characters");
+            throw Error(0, $"expected a source of at most {options.MaxTotalSourceLength} characters (DtsParserOptions.MaxTotalSourceLength), found {_totalLength}");
         }
     }
 
@@ -148,7 +148,7 @@ internal sealed class DtsLexer
         var i = backslash + 1;
         if (i >= end)
         {
-            throw ErrorInside(token, backslash, "backslash at the end of a literal");
+            throw ErrorInside(token, backslash, "backslash at the end of a literal: expected an escaped character, found the closing quote");
         }
 
         var c = text[i];
@@ -188,7 +188,7 @@ internal sealed class DtsLexer
 
                     if (j == i + 1)
                     {
-                        throw ErrorInside(token, backslash, "\\x used with no following hex digits");
+                        throw ErrorInside(token, backslash, $"\\x used with no following hex digits: expected 1 or 2 hex digits, found {Found(text, i + 1, end)}");
                     }
 
                     sink.Append((byte)v);
@@ -347,7 +347,7 @@ internal sealed class DtsLexer
                 if (j >= text.Length || text[j] != '}' || j == start + 2 || text[start + 2] != '/')
                 {
                     _pos = start;
-                    throw Error(Make(DtsTokenKind.Other, start, 1), "a path reference must look like &{/path/to/node}");
+                    throw Error(Make(DtsTokenKind.Other, start, 1), $"bad path reference: expected &{{/path/to/node}}, found '{text.AsSpan(start, Math.Min(j + 1, text.Length) - start).ToString().ReplaceLineEndings(" ")}'");
                 }
 
                 _pos = j + 1;
@@ -506,12 +506,12 @@ internal sealed class DtsLexer
         var token = Make(DtsTokenKind.Integer, start, j - start, start, j - start, value);
         if (bad)
         {
-            throw Error(token, $"bad integer literal '{token.Text}' (a leading 0 means octal)");
+            throw Error(token, $"bad integer literal: expected only digits of its base (a leading 0 means octal), found '{token.Text}'");
         }
 
         if (overflow)
         {
-            throw Error(token, $"integer literal '{token.Text}' is out of range (more than 64 bits)");
+            throw Error(token, $"integer literal out of range (more than 64 bits): expected a value below 2^64, found '{token.Text}'");
         }
 
         return token;
@@ -522,7 +522,7 @@ internal sealed class DtsLexer
         var end = ScanQuoted(start, '\'');
         if (end < 0)
         {
-            throw Error(Make(DtsTokenKind.CharLiteral, start, 1), "unterminated character literal");
+            throw Error(Make(DtsTokenKind.CharLiteral, start, 1), "unterminated character literal: expected a closing ', found the end of the input");
         }
 
         var token = Make(DtsTokenKind.CharLiteral, start, end - start, start + 1, end - start - 2);
@@ -531,12 +531,12 @@ internal sealed class DtsLexer
         DecodeString(token, buffer);
         if (buffer.Length == 0)
         {
-            throw Error(token, "empty character literal");
+            throw Error(token, "empty character literal: expected one character between the quotes, found none");
         }
 
         if (buffer.Length > 1)
         {
-            throw Error(token, $"character literal has {buffer.Length} characters instead of 1");
+            throw Error(token, $"character literal: expected one character, found {buffer.Length}");
         }
 
         return token with { Value = buffer.Span[0] };
@@ -547,7 +547,7 @@ internal sealed class DtsLexer
         var end = ScanQuoted(start, '"');
         if (end < 0)
         {
-            throw Error(Make(DtsTokenKind.String, start, 1), "unterminated string (missing closing '\"')");
+            throw Error(Make(DtsTokenKind.String, start, 1), "unterminated string: expected a closing '\"', found the end of the input");
         }
 
         var token = Make(DtsTokenKind.String, start, end - start, start + 1, end - start - 2);
@@ -592,6 +592,12 @@ internal sealed class DtsLexer
     private DtsToken Make(DtsTokenKind kind, int start, int length, int textStart, int textLength, ulong value = 0) =>
         new(kind, _file, start, length, textStart, textLength, _line, _lineStart, _file.LogicalName, _line + _file.LineDelta, value);
 
+    /// <summary>What stands at <paramref name="pos"/> (before <paramref name="end"/>), for "found ..." in messages.</summary>
+    private static string Found(string text, int pos, int end) =>
+        pos >= end || pos >= text.Length ? "the end of the input"
+        : text[pos] is '\n' or '\r' ? "the end of the line"
+        : $"'{text[pos]}'";
+
     private DtsSyntaxException Error(int offset, string message) =>
         new(_file.LogicalName, _line + _file.LineDelta, offset - _lineStart + 1, message, DtsSyntaxException.BuildExcerpt(_text, offset));
 
@@ -628,7 +634,7 @@ internal sealed class DtsLexer
                         var close = text.IndexOf("*/", _pos + 2, StringComparison.Ordinal);
                         if (close < 0)
                         {
-                            throw Error(_pos, "unterminated comment (missing '*/')");
+                            throw Error(_pos, "unterminated comment: expected '*/', found the end of the input");
                         }
 
                         AdvanceOver(_pos, close + 2);
@@ -720,7 +726,7 @@ internal sealed class DtsLexer
             {
                 if (word.SequenceEqual(d))
                 {
-                    throw Error(_pos, $"'#{d}' is a C preprocessor directive: dtc's language has none; run the source through "
+                    throw Error(_pos, $"expected dtc syntax, found the C preprocessor directive '#{d}' (dtc's language has none); run the source through "
                         + "'cpp -nostdinc -undef -D__DTS__ -x assembler-with-cpp' first (with -I for the include folders)");
                 }
             }
@@ -739,7 +745,7 @@ internal sealed class DtsLexer
             line = (line * 10) + (text[i] - '0');
             if (line > int.MaxValue / 2)
             {
-                throw Error(digitsStart, "line number in linemarker is too large");
+                throw Error(digitsStart, "line number in linemarker: expected at most 10 digits below 2^30, found a larger number");
             }
 
             i++;
@@ -768,7 +774,7 @@ internal sealed class DtsLexer
 
             if (j >= text.Length || text[j] != '"')
             {
-                throw Error(i, "unterminated file name in linemarker");
+                throw Error(i, $"unterminated file name in linemarker: expected a closing '\"', found {Found(text, j, text.Length)}");
             }
 
             name = sb.ToString();
@@ -797,17 +803,17 @@ internal sealed class DtsLexer
 
         if (i >= text.Length || text[i] != '"')
         {
-            throw Error(directiveStart, "expected a quoted file name after /include/");
+            throw Error(directiveStart, $"expected a quoted file name after /include/, found {Found(text, i, text.Length)}");
         }
 
         var close = text.IndexOf('"', i + 1);
         if (close < 0)
         {
-            throw Error(i, "unterminated file name after /include/");
+            throw Error(i, "unterminated file name after /include/: expected a closing '\"', found the end of the input");
         }
 
         var name = text[(i + 1)..close];
-        var path = ResolveFile(name) ?? throw Error(i, $"cannot find include file \"{name}\" (looked in {string.Join(", ", SearchFolders())})");
+        var path = ResolveFile(name) ?? throw Error(i, $"cannot find include file \"{name}\": expected it in {string.Join(", ", SearchFolders())}, found it in none");
         if (_includeStack.Count + 1 > _options.MaxIncludeDepth)
         {
             throw FirmwareFormatException.Exceeds(Error(directiveStart, $"expected /include/ nested at most {_options.MaxIncludeDepth} files deep, found \"{name}\" at depth {_includeStack.Count + 1}{FirmwareLimits.Hint(FirmwareLimit.IncludeDepth, "DtsParserOptions.MaxIncludeDepth")}"), FirmwareLimit.IncludeDepth);
@@ -815,7 +821,7 @@ internal sealed class DtsLexer
 
         if (path == _file.FullPath || _includeStack.Any(f => f.FullPath == path))
         {
-            throw Error(directiveStart, $"include cycle: \"{name}\" is already being included");
+            throw Error(directiveStart, $"include cycle: expected a file not already being included, found \"{name}\" again");
         }
 
         string content;
@@ -831,7 +837,7 @@ internal sealed class DtsLexer
         _totalLength += content.Length;
         if (_totalLength > _options.MaxTotalSourceLength)
         {
-            throw Error(directiveStart, $"source with includes is larger than the limit of {_options.MaxTotalSourceLength} characters");
+            throw Error(directiveStart, $"expected a source with includes of at most {_options.MaxTotalSourceLength} characters (DtsParserOptions.MaxTotalSourceLength), found {_totalLength} with \"{name}\"");
         }
 
         // Everything up to the closing quote is consumed; lines inside the directive are counted.
