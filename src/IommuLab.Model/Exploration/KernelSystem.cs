@@ -166,8 +166,10 @@ public sealed class KernelSystemRun : IExplorableRun
         }
 
         // The deferred-probe timeout as a choice (coarse mode): it can expire before an IOMMU driver module of the
-        // cluster is loaded (more than a timeout period after the previous driver_register(), which re-arms it).
-        if (!fine && _ownRegs.Any(d => d.Info.DriverAvailability == DriverAvailability.Module) && system.Platform.Knobs.DeferredProbeTimeoutSeconds > 0)
+        // cluster is loaded (more than a timeout period after the previous driver_register(), which re-arms it),
+        // where the platform says such a module can load that late (knob module-after-timeout).
+        if (!fine && _ownRegs.Any(d => d.Info.DriverAvailability == DriverAvailability.Module && d.Info.Instance is { } i && system.Platform.Instances[i].ModuleAfterTimeout)
+            && system.Platform.Knobs.DeferredProbeTimeoutSeconds > 0)
         {
             Add("timeout", "TIMEOUT", [("TIMEOUT", TimeoutChoice)]);
         }

@@ -74,7 +74,15 @@ public sealed record IommuInstanceInfo(
     DriverAvailability Availability,
     bool ProbeFails,
     int NumStreams,
-    DartHardware? Dart);
+    DartHardware? Dart)
+{
+    /// <summary>
+    /// Knob <c>module-after-timeout</c>: this instance's driver module can load more than
+    /// <c>deferred_probe_timeout</c> after the last driver_register() (e.g. a slow root mount), so the timeout can
+    /// expire before it registers. Off by default: modules load within the timeout, the premise of spec I5/I6.
+    /// </summary>
+    public bool ModuleAfterTimeout { get; init; }
+}
 
 /// <summary>
 /// A device the kernel sees: a platform device of_platform_populate() creates, or a PCI function behind a host

@@ -113,7 +113,9 @@ public sealed class DporProofTests
             };
             """;
         var tree = Firmware.DeviceTree.DeviceTreeLoader.Load(System.Text.Encoding.UTF8.GetBytes(dts), "pcie-generated.dts");
-        var (p, e) = Model.Kernel.DtPlatformBuilder.Build(tree, new Model.Kernel.PlatformKnobs(), []);
+        // The DART modules can load after the deferred-probe timeout: TIMEOUT is a choice.
+        string[] late = twoDarts ? ["pdart0.module-after-timeout=1", "pdart1.module-after-timeout=1"] : ["pdart0.module-after-timeout=1"];
+        var (p, e) = Model.Kernel.DtPlatformBuilder.Build(tree, new Model.Kernel.PlatformKnobs(), late);
         return p ?? throw new InvalidOperationException(e);
     }
 

@@ -10,7 +10,8 @@ namespace IommuLab.Tests.Exploration;
 /// </summary>
 public sealed class TimeoutAndAddTests
 {
-    private static readonly string[] BuiltInDarts = ["dwc3_0_dart_0.driver=builtin", "dwc3_0_dart_1.driver=builtin"];
+    private static readonly string[] LateDarts = ["dwc3_0_dart_0.module-after-timeout=1", "dwc3_0_dart_1.module-after-timeout=1"];
+    private static readonly string[] BuiltInDarts = [.. LateDarts, "dwc3_0_dart_0.driver=builtin", "dwc3_0_dart_1.driver=builtin"];
 
     /// <summary>
     /// K611 frees only the fwspec when of_iommu_configure() fails, so a consumer that the timeout binds without its
@@ -19,7 +20,7 @@ public sealed class TimeoutAndAddTests
     [Fact]
     public void Timeout_before_the_second_dart_module_loads_leaves_k611_state_on_a_device_bound_without_iommu()
     {
-        var (r, _) = ExplorationHarness.Check("usb-two-darts.dts", "K611");
+        var (r, _) = ExplorationHarness.CheckWith("usb-two-darts.dts", LateDarts, "K611");
         Assert.True(r.Complete);
         var i1 = Assert.Single(r.Violations, v => v.Invariant == "I1");
         var chosen = i1.Steps.Take(i1.Explicit).ToList();
@@ -33,7 +34,19 @@ public sealed class TimeoutAndAddTests
     [InlineData("K616")]
     public void From_k615_a_timeout_binds_the_device_cleanly(string profile)
     {
-        var (r, _) = ExplorationHarness.Check("usb-two-darts.dts", profile);
+        var (r, _) = ExplorationHarness.CheckWith("usb-two-darts.dts", LateDarts, profile);
+        Assert.True(r.Complete);
+        Assert.Empty(r.Violations);
+    }
+
+    /// <summary>By default IOMMU modules load within the timeout (spec I5/I6's premise): no TIMEOUT choice, and K611 keeps no state.</summary>
+    [Fact]
+    public void Without_the_module_after_timeout_knob_the_timeout_is_no_choice()
+    {
+        var platform = KernelRun.Platform("usb-two-darts.dts", []);
+        var system = new KernelSystem(platform, KernelRun.Profile("K611"), Granularity.Coarse, Clusters.Of(platform)[0]);
+        Assert.DoesNotContain("timeout", new Executor().Replay(system, []).ProcessKeys);
+        var (r, _) = ExplorationHarness.Check("usb-two-darts.dts", "K611");
         Assert.True(r.Complete);
         Assert.Empty(r.Violations);
     }
