@@ -28,19 +28,7 @@ public sealed class ScanCacheCorpusTests
             .Distinct(StringComparer.Ordinal)
             .ToList();
         var options = new ScanOptions { ExhaustiveBudget = CorpusScan.Budget, SampleBudget = CorpusScan.Sample, Jobs = 2 };
-        string Render(ScanOptions o, ScanCache? cache = null)
-        {
-            var report = ScanCommand.Execute(files, o, ScanCommand.ProgressKind.None, TextWriter.Null, cache);
-            var b = new StringBuilder();
-            using (var w = new StringWriter(b))
-            {
-                ScanText.Write(w, report with { Options = options }, showTime: false, top: 10);
-                ScanJson.Write(w, report with { Options = options });
-                ScanCsv.Write(w, report);
-            }
-
-            return b.ToString();
-        }
+        string Render(ScanOptions o, ScanCache? cache = null) => CorpusScan.Render(files, o, options, cache);
 
         var whole = Render(options with { BootWholePlatform = true, Memoize = false });
         var cache = new ScanCache();

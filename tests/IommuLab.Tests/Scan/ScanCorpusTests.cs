@@ -23,6 +23,21 @@ public sealed class CorpusScan
     public const int Budget = 50;
     public const int Sample = 10;
 
+    /// <summary>Scans <paramref name="files"/> under <paramref name="run"/> and renders text, JSON and CSV with <paramref name="shown"/> as the options printed.</summary>
+    public static string Render(IReadOnlyList<string> files, ScanOptions run, ScanOptions shown, ScanCache? cache = null)
+    {
+        var report = ScanCommand.Execute(files, run, ScanCommand.ProgressKind.None, TextWriter.Null, cache);
+        var b = new StringBuilder();
+        using (var w = new StringWriter(b))
+        {
+            ScanText.Write(w, report with { Options = shown }, showTime: false, top: 10);
+            ScanJson.Write(w, report with { Options = shown });
+            ScanCsv.Write(w, report);
+        }
+
+        return b.ToString();
+    }
+
     public CorpusScan()
     {
         Files = [.. Corpus.AllDtbs, .. LintInputs.Expand([Path.Combine(Corpus.Root, "iort")])];
@@ -218,19 +233,7 @@ public sealed class ScanDeterminismCorpusTests
             .Concat(LintInputs.Expand([Path.Combine(Corpus.Root, "iort")]))
             .ToList();
         var options = new ScanOptions { ExhaustiveBudget = CorpusScan.Budget, SampleBudget = CorpusScan.Sample };
-        string Render(int jobs)
-        {
-            var report = ScanCommand.Execute(files, options with { Jobs = jobs }, ScanCommand.ProgressKind.None, TextWriter.Null);
-            var b = new StringBuilder();
-            using (var w = new StringWriter(b))
-            {
-                ScanText.Write(w, report with { Options = options }, showTime: false, top: 10);
-                ScanJson.Write(w, report with { Options = options });
-                ScanCsv.Write(w, report);
-            }
-
-            return b.ToString();
-        }
+        string Render(int jobs) => CorpusScan.Render(files, options with { Jobs = jobs }, options);
 
         var many = Math.Max(4, Environment.ProcessorCount);
         var first = Render(1);
