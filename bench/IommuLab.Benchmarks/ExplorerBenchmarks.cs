@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Engines;
 using IommuLab.Firmware.DeviceTree;
 using IommuLab.Model.Exploration;
 using IommuLab.Model.Kernel;
@@ -8,10 +9,12 @@ namespace IommuLab.Benchmarks;
 
 /// <summary>
 /// The explorer: complete optimal-DPOR explorations of the S1 shape (one consumer, two DARTs) coarse and fine, of the
-/// largest Apple DTB of the corpus (every cluster, coarse), and of 1, 2 and 4 independent two-DART consumers (cost
-/// must grow linearly). Executions and traces per operation are printed once in the setup.
+/// largest Apple DTB of the corpus (every cluster, coarse), and of 1, 2, 4 and 8 independent two-DART consumers (cost
+/// must grow linearly), under K68 (foreign registrations run in every cluster) and K616 (they do not). Executions,
+/// traces and the explored/traces ratio per case come from `iommulab check --format json` on the same inputs.
 /// </summary>
 [MemoryDiagnoser]
+[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 3)]
 public class ExplorerBenchmarks
 {
     private const string S1 = """
@@ -29,29 +32,19 @@ public class ExplorerBenchmarks
     private Platform _apple = null!;
     private readonly Dictionary<int, Platform> _independent = [];
 
-    [Params(1, 2, 4)]
-    public int Consumers { get; set; }
-
     [GlobalSetup]
     public void Setup()
     {
         _s1 = Build(DeviceTreeLoader.Load(System.Text.Encoding.UTF8.GetBytes(S1), "s1.dts"));
         var largest = Corpus.AppleDtbs.OrderByDescending(p => new FileInfo(p).Length).First();
         _apple = Build(DeviceTreeLoader.LoadFile(largest));
-        foreach (var n in new[] { 1, 2, 4 })
+        foreach (var n in new[] { 1, 2, 4, 8 })
         {
             _independent[n] = Build(DeviceTreeLoader.Load(System.Text.Encoding.UTF8.GetBytes(Independent(n)), $"independent-{n}.dts"));
         }
 
-        foreach (var (name, r) in new[]
-        {
-            ("S1 coarse K68", Explore(_s1, Granularity.Coarse)),
-            ("S1 fine K616", Explore(_s1, Granularity.Fine, Profiles.K616)),
-            ($"{Path.GetFileName(largest)} coarse K68", Explore(_apple, Granularity.Coarse)),
-        })
-        {
-            Console.WriteLine($"// {name}: {r.Executions} executions, {r.Traces} traces, {r.Clusters.Count} clusters, complete {r.Complete}");
-        }
+        // Executions, traces and explored/traces per case: `iommulab check --format json` (bench/RESULTS.md); this
+        // setup runs in every benchmark process, so it only builds the platforms.
     }
 
     [Benchmark]
@@ -61,13 +54,30 @@ public class ExplorerBenchmarks
     public int S1Fine() => Explore(_s1, Granularity.Fine, Profiles.K616).Executions;
 
     [Benchmark]
+    public int S1CoarseK616() => Explore(_s1, Granularity.Coarse, Profiles.K616).Executions;
+
+    [Benchmark]
     public int LargestAppleDtbCoarse() => Explore(_apple, Granularity.Coarse).Executions;
 
     [Benchmark]
-    public int IndependentConsumers() => Explore(_independent[Consumers], Granularity.Coarse).Executions;
+    public int LargestAppleDtbCoarseK616() => Explore(_apple, Granularity.Coarse, Profiles.K616).Executions;
+
+    [Benchmark]
+    [Arguments(1)]
+    [Arguments(2)]
+    [Arguments(4)]
+    [Arguments(8)]
+    public int IndependentConsumers(int consumers) => Explore(_independent[consumers], Granularity.Coarse).Executions;
+
+    [Benchmark]
+    [Arguments(1)]
+    [Arguments(2)]
+    [Arguments(4)]
+    [Arguments(8)]
+    public int IndependentConsumersK616(int consumers) => Explore(_independent[consumers], Granularity.Coarse, Profiles.K616).Executions;
 
     // Fine S1 under K616 has more traces than a benchmark should run: it is measured on its first 2000 executions.
-    private static ProfileResult Explore(Platform p, Granularity g, Profile? profile = null) =>
+    internal static ProfileResult Explore(Platform p, Granularity g, Profile? profile = null) =>
         Explorer.Check(p, profile ?? Profiles.K68, new ExplorationOptions { Granularity = g, Minimize = false, Budget = g == Granularity.Fine ? 2000 : 100_000 });
 
     private static Platform Build(DeviceTree tree) =>

@@ -7,6 +7,12 @@ public enum AccessKind
     Write,
     Acquire,
     Release,
+
+    /// <summary>
+    /// A read whose value the thread only compares with its own later read of the same object (really_probe()'s
+    /// deferred_trigger_count snapshot): a dependency in fine mode, none within an atomic coarse step.
+    /// </summary>
+    Snapshot,
 }
 
 /// <summary>Families of shared kernel objects a scheduling point can name.</summary>
@@ -21,7 +27,10 @@ public enum ObjectKind
     /// <summary>A <c>device_lock</c> (id: device index).</summary>
     DeviceLock,
 
-    /// <summary>The <c>iommu_device_list</c> (instance registry), under <c>iommu_device_lock</c>.</summary>
+    /// <summary>
+    /// An entry of the <c>iommu_device_list</c> (instance registry, under <c>iommu_device_lock</c>) (id: instance
+    /// index): lookups by fwnode observe only their own instance's entry.
+    /// </summary>
     InstanceList,
 
     /// <summary>The <c>ready</c> flag of an IOMMU instance (id: instance index).</summary>
@@ -53,12 +62,18 @@ public enum ObjectKind
 
     /// <summary>The deferred-probe <c>work_struct</c>: a work item never runs concurrently with itself.</summary>
     WorkItem,
+
+    /// <summary>A bus's device list (<c>bus_for_each_dev</c>; id 0: platform, 1: pci): device_add() appends to it.</summary>
+    BusList,
+
+    /// <summary>Whether a driver's module is loaded (driver_register() done) (id: <see cref="Kernel.Platform.DriverId"/>).</summary>
+    DriverModule,
 }
 
 /// <summary>A stable identity of one shared kernel object within an execution.</summary>
 public readonly record struct KObject(ObjectKind Kind, int Id)
 {
-    public override string ToString() => Kind is ObjectKind.ProbeLock or ObjectKind.DeferredLists or ObjectKind.InstanceList or ObjectKind.BusOps or ObjectKind.WorkItem
+    public override string ToString() => Kind is ObjectKind.ProbeLock or ObjectKind.DeferredLists or ObjectKind.BusOps or ObjectKind.WorkItem
         ? Kind.ToString()
         : $"{Kind}[{Id}]";
 }

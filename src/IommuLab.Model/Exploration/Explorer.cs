@@ -140,7 +140,9 @@ public static class Explorer
             }
 
             options.OnExecution?.Invoke(++executions);
-            if (!outcomeIndex.ContainsKey(rec.Outcome.Key))
+
+            // I5 compares outcomes without a timeout (spec §7.1); an early timeout is checked per execution only.
+            if (!rec.Outcome.EarlyTimeout && !outcomeIndex.ContainsKey(rec.Outcome.Key))
             {
                 outcomeIndex.Add(rec.Outcome.Key, outcomes.Count);
                 outcomes.Add((rec.Outcome, rec.Schedule));
@@ -243,8 +245,8 @@ public static class Explorer
                 ? (other.Schedule, otherFact, refSchedule, refFact)
                 : (refSchedule, refFact, other.Schedule, otherFact);
             var jj = j;
-            var (bad, badExplicit) = minimize ? Minimize(system, executor, badSchedule, r => r.Outcome.Facts.Length > jj && r.Outcome.Facts[jj] == badFact) : (executor.Replay(system, badSchedule), badSchedule.Count);
-            var (good, goodExplicit) = minimize ? Minimize(system, executor, goodSchedule, r => r.Outcome.Facts.Length > jj && r.Outcome.Facts[jj] == goodFact) : (executor.Replay(system, goodSchedule), goodSchedule.Count);
+            var (bad, badExplicit) = minimize ? Minimize(system, executor, badSchedule, r => !r.Outcome.EarlyTimeout && r.Outcome.Facts.Length > jj && r.Outcome.Facts[jj] == badFact) : (executor.Replay(system, badSchedule), badSchedule.Count);
+            var (good, goodExplicit) = minimize ? Minimize(system, executor, goodSchedule, r => !r.Outcome.EarlyTimeout && r.Outcome.Facts.Length > jj && r.Outcome.Facts[jj] == goodFact) : (executor.Replay(system, goodSchedule), goodSchedule.Count);
             var n = 0;
             while (n < bad.Schedule.Count && n < good.Schedule.Count && bad.Schedule[n] == good.Schedule[n])
             {

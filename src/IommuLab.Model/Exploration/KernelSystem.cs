@@ -65,7 +65,10 @@ public sealed class KernelSystemRun : IExplorableRun
     private readonly List<NarratedStep> _narration = [];
     private readonly KMutex _workItem;
     private readonly List<string?> _lateWalking = [];
+    private readonly List<Device> _ownRegs = [];
+    private readonly HashSet<int> _probeAdded = [];
     private int _lateSeen;
+    private bool _earlyTimeout;
 
     private sealed class Proc(ProcessInfo info, List<(string Name, Func<KTask> Body)> bodies, bool isWork)
     {
@@ -96,15 +99,21 @@ public sealed class KernelSystemRun : IExplorableRun
         _workItem = Sched.Mutex(new KObject(ObjectKind.WorkItem, 0), "deferred_probe_work");
         var k = Kernel;
 
+        // Boot: of_platform_populate (and the ACPI scan) adds every device, except the PCI functions a DT host
+        // bridge's scan adds: those are ADD steps of the cluster's scan processes (DeviceAddOrder).
+        var scans = DeviceAddOrder.Scans(system.Platform, system.Cluster);
+        var scanned = scans.SelectMany(s => s.Steps.SelectMany(x => x)).ToHashSet();
         var first = k.Events.Count;
-        foreach (var d in k.Devices)
+        foreach (var d in k.Devices.Where(d => !scanned.Contains(d.Index)))
         {
             Complete(Sched.Spawn($"device_add {d.Name}", () => k.DeviceAdd(d)));
         }
 
         Note("boot: of_platform_populate", "boot", first);
 
-        foreach (var ix in system.Cluster.Instances)
+        // Fine mode explores the cluster's own races; the foreign registration stands in coarse mode only.
+        var foreign = !fine && Clusters.ForeignWalksMatter(system.Profile.Switches) ? system.Cluster.Foreign : [];
+        foreach (var ix in system.Cluster.Instances.Concat(foreign))
         {
             var inst = k.Instances[ix];
             if (inst.Info.Availability == DriverAvailability.Absent)
@@ -114,6 +123,15 @@ public sealed class KernelSystemRun : IExplorableRun
 
             var dev = k.Devices[inst.Info.Device];
             var label = Label(dev);
+            if (foreign.Contains(ix))
+            {
+                // A foreign registration: its walk reaches this cluster's devices; it is never bound here (a
+                // driver_bound() trigger only retries deferred devices, as the cluster's own BINDs do).
+                k.BindHeld.Add(dev);
+                Add($"reg:{dev.Info.Path}", $"REG({label})", [($"REG({label})", () => k.DriverProbeDevice(dev))]);
+                continue;
+            }
+
             if (fine)
             {
                 Add($"reg:{dev.Info.Path}", $"REG({label})", [($"REG({label})", () => k.DriverProbeDevice(dev))]);
@@ -128,15 +146,32 @@ public sealed class KernelSystemRun : IExplorableRun
                     ($"BIND({label})", () => dev.State != DriverState.Bound && dev.HasDriverSet ? k.DriverBound(dev) : KTask.Completed),
                 ]);
             }
+
+            _ownRegs.Add(dev);
+        }
+
+        foreach (var (bridge, steps) in scans)
+        {
+            Add($"scan:{k.Devices[bridge].Info.Path}", $"pci_host_probe({Label(k.Devices[bridge])})",
+                [.. steps.Select(fs => ($"ADD({Label(k.Devices[fs.First(f => system.Cluster.Consumers.Contains(f))])})", (Func<KTask>)(() => AddAll(fs))))]);
         }
 
         foreach (var c in system.Cluster.Consumers)
         {
             var dev = k.Devices[c];
-            if (dev.Info.HasDriver)
+            if (dev.Info.HasDriver && !scanned.Contains(c))
             {
-                Add($"probe:{dev.Info.Path}", $"PROBE({Label(dev)})", [($"PROBE({Label(dev)})", () => k.DriverProbeDevice(dev))]);
+                AddProbe(dev);
             }
+        }
+
+        // The deferred-probe timeout as a choice (coarse mode): it can expire before an IOMMU driver module of the
+        // cluster is loaded (more than a timeout period after the previous driver_register(), which re-arms it),
+        // where the platform says such a module can load that late (knob module-after-timeout).
+        if (!fine && _ownRegs.Any(d => d.Info.DriverAvailability == DriverAvailability.Module && d.Info.Instance is { } i && system.Platform.Instances[i].ModuleAfterTimeout)
+            && system.Platform.Knobs.DeferredProbeTimeoutSeconds > 0)
+        {
+            Add("timeout", "TIMEOUT", [("TIMEOUT", TimeoutChoice)]);
         }
 
         if (!system.Platform.Knobs.AfterLateInitcall)
@@ -174,8 +209,13 @@ public sealed class KernelSystemRun : IExplorableRun
         if (Sched.Mode == SchedulerMode.Coarse)
         {
             var from = Sched.Steps.Count;
+            var noIommuBefore = NoDevIommu(k);
             Complete(Sched.Spawn(bodyName, body));
-            accesses = [.. Sched.Steps.Skip(from).Select(s => s.Access).Distinct()];
+            // A coarse step takes and releases its locks inside itself: no lock state is visible between steps, so
+            // lock operations are not part of its label (only the objects it reads and writes are).
+            // Nor are snapshot reads: the step compares them only with its own later reads.
+            accesses = [.. Sched.Steps.Skip(from).Select(s => s.Access).Where(a => !a.IsLockOp && a.Kind != AccessKind.Snapshot)
+                .Select(a => UnchangedDevIommu(k, a, noIommuBefore) ? a with { Kind = AccessKind.Read } : a).Distinct()];
             p.Next++;
             name = bodyName;
         }
@@ -216,15 +256,26 @@ public sealed class KernelSystemRun : IExplorableRun
             p.Awaiting = false;
         }
 
-        var spawned = ImmutableArray<int>.Empty;
+        var spawned = ImmutableArray.CreateBuilder<int>();
+        foreach (var c in _system.Cluster.Consumers)
+        {
+            var dev = k.Devices[c];
+            if (dev.Added && dev.Info.HasDriver && !_probeAdded.Contains(c))
+            {
+                // device_add() of a PCI function: its driver probe can run from now on.
+                spawned.Add(_procs.Count);
+                AddProbe(dev);
+            }
+        }
+
         if (k.WorkQueued && !_procs.Any(q => q.Awaiting))
         {
-            spawned = [_procs.Count];
+            spawned.Add(_procs.Count);
             Add($"work<{p.Info.Key}#{seq}>", "deferred_probe_work", [("WORK", WorkPass)], isWork: true);
         }
 
         Note(name, "step", firstEvent);
-        return new StepInfo(name, accesses, spawned);
+        return new StepInfo(name, accesses, spawned.ToImmutable());
     }
 
     public RunOutcome Finish()
@@ -279,9 +330,17 @@ public sealed class KernelSystemRun : IExplorableRun
         var violations = Invariants.CheckAll(k).Concat(ExecutionChecks.Check(k, _lateWalking))
             .Select(v => v.Device.StartsWith('/') ? v : v with { Device = k.Devices.FirstOrDefault(d => d.Name == v.Device)?.Info.Path ?? v.Device })
             .Where(v => paths.Contains(v.Device))
+            .Where(v => !(_earlyTimeout && v.Invariant == "IDMA" && BoundWithoutIommu(k, v.Device)))
             .ToList();
-        return new RunOutcome(facts.ToImmutable(), violations);
+        return new RunOutcome(facts.ToImmutable(), violations) { EarlyTimeout = _earlyTimeout };
     }
+
+    /// <summary>
+    /// After the timeout the driver core binds a device without its missing IOMMU on purpose (spec I7: N is the
+    /// expected class then), so its DMA not reaching memory through a DART that never took it is not reported.
+    /// </summary>
+    private static bool BoundWithoutIommu(Kernel.Kernel k, string path) =>
+        k.Devices.FirstOrDefault(d => d.Info.Path == path) is { } d && OutcomeBuilder.Of(k, d).Class == DeviceClass.N;
 
     /// <summary>The I5 facts of one consumer: class, DMA ops, group partition (by first member), domain type, coverage, configured set.</summary>
     internal static string Fact(Kernel.Kernel k, Device d)
@@ -307,6 +366,61 @@ public sealed class KernelSystemRun : IExplorableRun
         else
         {
             await Kernel.DeferredProbeWork();
+        }
+    }
+
+    private static bool[] NoDevIommu(Kernel.Kernel k)
+    {
+        var r = new bool[k.Devices.Count];
+        for (var i = 0; i < r.Length; i++)
+        {
+            r[i] = k.Devices[i].Iommu is null;
+        }
+
+        return r;
+    }
+
+    /// <summary>
+    /// A coarse step that found dev->iommu NULL and leaves it NULL (iommu_init_device() allocating it for a walk's
+    /// probe_device() that refuses the device, then freeing it) stored nothing another step can see: a read.
+    /// </summary>
+    private static bool UnchangedDevIommu(Kernel.Kernel k, Access a, bool[] noIommuBefore) =>
+        a is { Kind: AccessKind.Write, Object.Kind: ObjectKind.DevIommu } && a.Object.Id < noIommuBefore.Length
+        && noIommuBefore[a.Object.Id] && k.Devices[a.Object.Id].Iommu is null;
+
+    private async KTask AddAll(ImmutableArray<int> devices)
+    {
+        foreach (var d in devices)
+        {
+            await Kernel.DeviceAdd(Kernel.Devices[d]);
+        }
+    }
+
+    private void AddProbe(Device dev)
+    {
+        _probeAdded.Add(dev.Index);
+        Add($"probe:{dev.Info.Path}", $"PROBE({Label(dev)})", [($"PROBE({Label(dev)})", () => Kernel.DriverProbeDevice(dev))]);
+    }
+
+    /// <summary>
+    /// Models deferred_probe_timeout_work_func() running before every IOMMU driver module of the cluster has
+    /// loaded; once they all have, the step does nothing and the timeout is left to the epilogue (spec I5 compares
+    /// outcomes "without timeout"; an early timeout is checked against the per-execution invariants, I7 included).
+    /// </summary>
+    private async KTask TimeoutChoice()
+    {
+        var pending = false;
+        // Only whether each module is loaded is read: once all are, this step commutes with everything but the loads.
+        foreach (var dev in _ownRegs.DistinctBy(d => d.Info.DriverName))
+        {
+            await Kernel.Read(ObjectKind.DriverModule, _system.Platform.DriverId(dev.Info.DriverName));
+            pending |= Kernel.DriverModulePending(dev);
+        }
+
+        if (pending)
+        {
+            await Kernel.DeferredProbeTimeoutFires();
+            _earlyTimeout = Kernel.TimeoutExpired;
         }
     }
 

@@ -43,4 +43,7 @@ public sealed record StepInfo(string Name, ImmutableArray<Access> Accesses, Immu
 public sealed record RunOutcome(ImmutableArray<string> Facts, IReadOnlyList<Violation> Violations)
 {
     public string Key { get; } = string.Join("\n", Facts);
+
+    /// <summary>The deferred-probe timeout expired before every IOMMU driver had probed: not an I5 candidate.</summary>
+    public bool EarlyTimeout { get; init; }
 }

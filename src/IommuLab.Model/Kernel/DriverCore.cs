@@ -40,6 +40,7 @@ public sealed partial class Kernel
         }
 
         dev.Added = true;
+        await Write(ObjectKind.BusList, dev.Info.IsPci ? 1 : 0);
         (dev.Info.IsPci ? PciBus : Bus).Add(dev);
         Log(EventLevel.Trace, dev, "device_add", $"added to the {(dev.Info.IsPci ? "pci" : "platform")} bus; BUS_NOTIFY_ADD_DEVICE");
         var ret = await IommuProbeDevice(dev);
@@ -59,6 +60,11 @@ public sealed partial class Kernel
             return;
         }
 
+        if (dev.Info.DriverAvailability == DriverAvailability.Module)
+        {
+            await Read(ObjectKind.DriverModule, Platform.DriverId(dev.Info.DriverName));
+        }
+
         if (DriverModulePending(dev))
         {
             // A probe attempt with the driver's module not loaded yet: udev's modprobe loads it first (driver_register).
@@ -73,7 +79,7 @@ public sealed partial class Kernel
             return;
         }
 
-        await Read(ObjectKind.DeferredLists);
+        await Snapshot(ObjectKind.DeferredLists);
         var triggerBefore = TriggerCount;
         dev.State = DriverState.Probing;
         dev.ProbeAttempts++;

@@ -58,6 +58,7 @@ public sealed partial class Kernel
             return;
         }
 
+        await Write(ObjectKind.DriverModule, Platform.DriverId(dev.Info.DriverName));
         _registeredDrivers.Add(dev.Info.DriverName);
         Log(EventLevel.Trace, null, "driver_register", $"module {dev.Info.DriverName} loaded at t={Clock}s: driver registered");
         await DeferredProbeExtendTimeout();

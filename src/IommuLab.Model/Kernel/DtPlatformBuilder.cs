@@ -141,6 +141,7 @@ public static class DtPlatformBuilder
             var kind = DriverKindOf(compatible);
             var availability = DefaultAvailability(knobs);
             var probeFails = false;
+            var moduleAfterTimeout = false;
             var props = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var p in n.Properties.Where(p => p.Name.StartsWith("iommulab,", StringComparison.Ordinal)))
             {
@@ -168,13 +169,16 @@ public static class DtPlatformBuilder
                     case "probe-fails":
                         probeFails = value is "1" or "true";
                         break;
+                    case "module-after-timeout":
+                        moduleAfterTimeout = value is "1" or "true";
+                        break;
                 }
             }
 
             var dart = kind == IommuDriverKind.AppleDart ? DartOf(compatible, props) : null;
             var numStreams = dart?.NumStreams ?? (props.TryGetValue("num-streams", out var ns) ? int.Parse(ns, CultureInfo.InvariantCulture) : 1 << 16);
             instanceOfNode[n] = instances.Count;
-            instances.Add(new IommuInstanceInfo(instances.Count, i, n.Path, LabelsOf(n).FirstOrDefault() ?? n.Name, compatible, kind, cells, availability, probeFails, numStreams, dart));
+            instances.Add(new IommuInstanceInfo(instances.Count, i, n.Path, LabelsOf(n).FirstOrDefault() ?? n.Name, compatible, kind, cells, availability, probeFails, numStreams, dart) { ModuleAfterTimeout = moduleAfterTimeout });
             return null;
         }
 

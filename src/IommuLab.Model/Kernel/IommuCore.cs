@@ -55,12 +55,13 @@ public sealed partial class Kernel
         }
 
         inst.Driver = ops;
-        await Write(ObjectKind.InstanceList);
+        await Write(ObjectKind.InstanceList, inst.Index);
         InstanceList.Add(inst);
         inst.Registered = true;
         Log(EventLevel.Info, dev, "iommu_device_register", $"{inst.Name} ({inst.Info.Compatible}) on iommu_device_list; walking the platform bus");
-        if (Switches.SingleIommuDriver)
+        if (Switches.SingleIommuDriver && BusOps != ops)
         {
+            // Storing the ops the bus already has changes nothing a reader sees: only the first store is a write.
             await Write(ObjectKind.BusOps);
             BusOps = ops;
         }
@@ -89,7 +90,7 @@ public sealed partial class Kernel
             }
         }
 
-        await Write(ObjectKind.InstanceList);
+        await Write(ObjectKind.InstanceList, inst.Index);
         InstanceList.Remove(inst);
         inst.Registered = false;
     }
@@ -159,7 +160,9 @@ public sealed partial class Kernel
         var groupList = new List<IommuGroup>();
         for (var i = 0; ; i++)
         {
-            await Read(ObjectKind.DevDriver, i < bus.Count ? bus[i].Index : 0);
+            // bus_for_each_dev() reads the bus's device list (a device_add() before or after is seen or not); the
+            // device's own state is read where __iommu_probe_device() looks at it.
+            await Read(ObjectKind.BusList, bus == PciBus ? 1 : 0);
             if (i >= bus.Count)
             {
                 break;

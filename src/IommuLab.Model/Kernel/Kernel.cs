@@ -104,6 +104,9 @@ public sealed partial class Kernel
 
     internal Point Read(ObjectKind kind, int id = 0) => Sched.At(new KObject(kind, id), AccessKind.Read);
 
+    /// <summary>A read whose value this thread only compares with its own later read (a coarse step never observes it).</summary>
+    internal Point Snapshot(ObjectKind kind, int id = 0) => Sched.At(new KObject(kind, id), AccessKind.Snapshot);
+
     internal Point Write(ObjectKind kind, int id = 0) => Sched.At(new KObject(kind, id), AccessKind.Write);
 
     internal KMutex GroupMutex(IommuGroup g) => Sched.Mutex(new KObject(ObjectKind.GroupMutex, g.Id), $"group {g.Id} mutex");

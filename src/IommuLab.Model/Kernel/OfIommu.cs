@@ -237,11 +237,20 @@ public sealed partial class Kernel
         return ret;
     }
 
-    /// <summary>Models iommu_ops_from_fwnode(): the first list entry with this fwnode.</summary>
+    /// <summary>
+    /// Models iommu_ops_from_fwnode(): the first list entry with this fwnode. Only that fwnode's entry decides the
+    /// result (one instance per fwnode), so the lookup reads that entry, not the whole list: registrations of other
+    /// instances commute with it.
+    /// </summary>
     internal async KTask<IommuDriver?> IommuOpsFromFwnode(IommuInstance? fwnode)
     {
-        await Read(ObjectKind.InstanceList);
-        return fwnode is not null && InstanceList.Contains(fwnode) ? fwnode.Driver : null;
+        if (fwnode is null)
+        {
+            return null;
+        }
+
+        await Read(ObjectKind.InstanceList, fwnode.Index);
+        return InstanceList.Contains(fwnode) ? fwnode.Driver : null;
     }
 
     /// <summary>

@@ -41,7 +41,7 @@ public sealed class CheckCommandTests
     [Fact]
     public void Check_exits_0_when_clean_and_2_on_bad_input()
     {
-        Assert.Equal(0, Cli("check", KernelRun.FixturePath("usb-two-darts.dts"), "--profile", "K611").Code);
+        Assert.Equal(0, Cli("check", KernelRun.FixturePath("usb-two-darts.dts"), "--profile", "K615").Code);
         Assert.Equal(2, Cli("check", "no-such-file.dts").Code);
         Assert.Equal(2, Cli("check", KernelRun.FixturePath("usb-two-darts.dts"), "--profile", "K99").Code);
     }

@@ -75,6 +75,85 @@ public sealed class DporProofTests
         AssertOptimal(new KernelSystem(platform, KernelRun.Profile("K68"), Granularity.Coarse, Clusters.Of(platform)[0]));
     }
 
+    /// <summary>A DT PCIe host bridge whose functions reach one or two DARTs through iommu-map: ADD steps from the scan.</summary>
+    internal static Model.Kernel.Platform Pcie(bool twoDarts)
+    {
+        var map = twoDarts ? "<0x100 &pdart0 1 1>, <0x200 &pdart1 1 1>" : "<0x100 &pdart0 1 1>";
+        var dart1 = twoDarts ? """pdart1: iommu@682008000 { compatible = "apple,t8103-dart"; reg = <0x6 0x82008000 0x0 0x4000>; #iommu-cells = <1>; };""" : "";
+        var port1 = twoDarts ? """
+                        port01: pci@1,0 { device_type = "pci"; reg = <0x800 0x0 0x0 0x0 0x0>; bus-range = <0x02 0x02>; #address-cells = <3>; #size-cells = <2>;
+                            sd: sdhci@0,0 { reg = <0x20000 0x0 0x0 0x0 0x0>; };
+                        };
+            """ : "";
+        var dts = $$"""
+            /dts-v1/;
+            / {
+                #address-cells = <2>;
+                #size-cells = <2>;
+                soc {
+                    compatible = "simple-bus";
+                    #address-cells = <2>;
+                    #size-cells = <2>;
+                    ranges;
+                    pdart0: iommu@681008000 { compatible = "apple,t8103-dart"; reg = <0x6 0x81008000 0x0 0x4000>; #iommu-cells = <1>; };
+                    {{dart1}}
+                    pcie0: pcie@690000000 {
+                        compatible = "apple,t8103-pcie", "apple,pcie";
+                        device_type = "pci";
+                        reg = <0x6 0x90000000 0x0 0x1000000>;
+                        #address-cells = <3>;
+                        #size-cells = <2>;
+                        iommu-map = {{map}};
+                        port00: pci@0,0 { device_type = "pci"; reg = <0x0 0x0 0x0 0x0 0x0>; bus-range = <0x01 0x01>; #address-cells = <3>; #size-cells = <2>;
+                            wifi: network@0,0 { reg = <0x10000 0x0 0x0 0x0 0x0>; };
+                        };
+            {{port1}}
+                    };
+                };
+            };
+            """;
+        var tree = Firmware.DeviceTree.DeviceTreeLoader.Load(System.Text.Encoding.UTF8.GetBytes(dts), "pcie-generated.dts");
+        // The DART modules can load after the deferred-probe timeout: TIMEOUT is a choice.
+        string[] late = twoDarts ? ["pdart0.module-after-timeout=1", "pdart1.module-after-timeout=1"] : ["pdart0.module-after-timeout=1"];
+        var (p, e) = Model.Kernel.DtPlatformBuilder.Build(tree, new Model.Kernel.PlatformKnobs(), late);
+        return p ?? throw new InvalidOperationException(e);
+    }
+
+    public static TheoryData<bool, string> AddCases()
+    {
+        var data = new TheoryData<bool, string>();
+        foreach (var profile in new[] { "K66", "K68", "K611", "K615", "K616" })
+        {
+            data.Add(false, profile);
+        }
+
+        // Two scanned clusters: under K66/K68 each also runs the other's DART as a foreign REG.
+        foreach (var profile in new[] { "K66", "K68", "K611", "K615", "K616" })
+        {
+            data.Add(true, profile);
+        }
+
+        return data;
+    }
+
+    /// <summary>PCI functions added by the host bridge's scan (ADD steps), racing the DARTs' REG/BIND and the TIMEOUT choice.</summary>
+    [Theory]
+    [MemberData(nameof(AddCases))]
+    public void Coarse_dpor_is_optimal_with_add_and_timeout_steps(bool twoDarts, string profile)
+    {
+        var platform = Pcie(twoDarts);
+        var clusters = Clusters.Of(platform);
+        Assert.Equal(twoDarts ? 2 : 1, clusters.Count);
+        foreach (var cluster in clusters)
+        {
+            var system = new KernelSystem(platform, KernelRun.Profile(profile), Granularity.Coarse, cluster);
+            var keys = new Executor().Replay(system, []).ProcessKeys;
+            Assert.Contains(keys, k => k.StartsWith("scan:", StringComparison.Ordinal));
+            Assert.Contains("timeout", keys);
+            AssertOptimal(system);
+        }
+    }
+
     [Theory]
     [InlineData(2, 2, true)]
     [InlineData(3, 2, true)]
