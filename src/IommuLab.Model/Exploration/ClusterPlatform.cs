@@ -126,6 +126,12 @@ public sealed class ClusterPlatform
             KeepInstance(j);
         }
 
+        // Foreign stand-ins register (and walk) here too; their own consumers are never probed, so they stay out.
+        foreach (var j in cluster.Foreign)
+        {
+            KeepInstance(j);
+        }
+
         var byName = new Dictionary<string, List<int>>(StringComparer.Ordinal);
         var byHost = new Dictionary<PciTopology, List<int>>(ReferenceEqualityComparer.Instance);
         for (var i = 0; i < devices.Count; i++)
@@ -315,6 +321,7 @@ public sealed class ClusterPlatform
         {
             Consumers = [.. cluster.Consumers.Select(c => devPos[c])],
             Instances = [.. cluster.Instances.Select(j => instPos[j])],
+            Foreign = [.. cluster.Foreign.Select(j => instPos[j])],
         };
         return new ClusterPlatform(sub, subCluster, renumber);
     }

@@ -87,6 +87,7 @@ public sealed class ScanCache
         w.Token("cluster");
         w.Value(view.Cluster.Consumers);
         w.Value(view.Cluster.Instances);
+        w.Value(view.Cluster.Foreign);
         return SHA256.HashData(w.Bytes());
     }
 
