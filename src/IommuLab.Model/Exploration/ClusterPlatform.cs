@@ -19,7 +19,8 @@ namespace IommuLab.Model.Exploration;
 /// registers", not "no instance": of_iommu_xlate() treats the two differently), and a kept instance device's own
 /// instance;</item>
 /// <item>every function behind a kept function's PCI host bridge (pci_device_group() reads the groups, ACS
-/// controls and aliases of the whole hierarchy: <see cref="Kernel.Kernel.PciDeviceGroup"/>);</item>
+/// controls and aliases of the whole hierarchy: <see cref="Kernel.Kernel.PciDeviceGroup"/>), and a DT host
+/// bridge's own device (its scan adds the functions: <see cref="DeviceAddOrder"/>);</item>
 /// <item>every device with the same name as a kept device (crash and WARN attribution resolve a device by name:
 /// <see cref="KernelSystemRun"/>'s outcome and <see cref="ExecutionChecks"/>; with all namesakes kept in order the
 /// first match is the same device);</item>
@@ -178,6 +179,12 @@ public sealed class ClusterPlatform
                     {
                         KeepDevice(f);
                     }
+                }
+
+                // The DT host bridge whose scan adds this function: its ADD steps are scheduled as on the whole tree.
+                if (DeviceAddOrder.HostBridgeOf(platform, d) is { } bridge)
+                {
+                    KeepDevice(bridge);
                 }
             }
 

@@ -184,7 +184,11 @@ public static class Clusters
 /// </summary>
 public static class DeviceAddOrder
 {
-    /// <summary>The DT host bridge (a platform device) whose scan adds this PCI function, or null.</summary>
+    /// <summary>
+    /// The position in <c>platform.Devices</c> of the DT host bridge (a platform device) whose scan adds this PCI
+    /// function, or null. Positions, not <see cref="PlatformDevice.Index"/>: a restricted platform
+    /// (<see cref="ClusterPlatform"/>) may keep the whole tree's device numbers.
+    /// </summary>
     public static int? HostBridgeOf(Platform platform, PlatformDevice d)
     {
         ArgumentNullException.ThrowIfNull(platform);
@@ -194,23 +198,24 @@ public static class DeviceAddOrder
             return null;
         }
 
-        PlatformDevice? best = null;
-        foreach (var p in platform.Devices)
+        int? best = null;
+        for (var i = 0; i < platform.Devices.Count; i++)
         {
-            if (!p.IsPci && d.Path.StartsWith(p.Path + "/", StringComparison.Ordinal) && (best is null || p.Path.Length > best.Path.Length))
+            var p = platform.Devices[i];
+            if (!p.IsPci && d.Path.StartsWith(p.Path + "/", StringComparison.Ordinal) && (best is null || p.Path.Length > platform.Devices[best.Value].Path.Length))
             {
-                best = p;
+                best = i;
             }
         }
 
-        return best?.Index;
+        return best;
     }
 
     /// <summary>
-    /// Per host bridge with a consumer of <paramref name="cluster"/> behind it: the functions its scan adds, in scan
-    /// order, cut into ADD steps that each end with one of the cluster's consumers (the functions of other
-    /// clusters and bridges without IOMMU references are added in the same step as the next consumer: a walk
-    /// seeing them or not changes nothing for the cluster).
+    /// Per host bridge with a consumer of <paramref name="cluster"/> behind it: the functions its scan adds (as
+    /// positions in <c>platform.Devices</c>), in scan order, cut into ADD steps that each end with one of the
+    /// cluster's consumers (the functions of other clusters and bridges without IOMMU references are added in the
+    /// same step as the next consumer: a walk seeing them or not changes nothing for the cluster).
     /// </summary>
     public static IReadOnlyList<(int Bridge, ImmutableArray<ImmutableArray<int>> Steps)> Scans(Platform platform, Cluster cluster)
     {
@@ -218,14 +223,30 @@ public static class DeviceAddOrder
         ArgumentNullException.ThrowIfNull(cluster);
         var bridges = cluster.Consumers.Select(c => HostBridgeOf(platform, platform.Devices[c])).OfType<int>().Distinct().Order().ToList();
         var result = new List<(int, ImmutableArray<ImmutableArray<int>>)>();
+        if (bridges.Count == 0)
+        {
+            return result;
+        }
+
+        var bridgeOf = new int?[platform.Devices.Count];
+        for (var i = 0; i < bridgeOf.Length; i++)
+        {
+            bridgeOf[i] = HostBridgeOf(platform, platform.Devices[i]);
+        }
+
         foreach (var b in bridges)
         {
             var steps = new List<ImmutableArray<int>>();
             var chunk = new List<int>();
-            foreach (var d in platform.Devices.Where(d => HostBridgeOf(platform, d) == b))
+            for (var i = 0; i < bridgeOf.Length; i++)
             {
-                chunk.Add(d.Index);
-                if (cluster.Consumers.Contains(d.Index))
+                if (bridgeOf[i] != b)
+                {
+                    continue;
+                }
+
+                chunk.Add(i);
+                if (cluster.Consumers.Contains(i))
                 {
                     steps.Add([.. chunk]);
                     chunk.Clear();

@@ -375,7 +375,11 @@ public sealed class I12RegistrationAtomicity : IInvariant
                 facts.Add($"devices still pointing at it: {string.Join(", ", users)}");
             }
 
-            yield return new Violation(Id, inst.Info.Path, facts, "IOMMU registration failed during its bus walk: every consumer of this instance loses it");
+            // -EBUSY is the v6.2-v6.7 single-driver check, before the instance is listed or any device walked.
+            var why = inst.RegistrationError == Errno.EBUSY
+                ? "IOMMU registration refused with -EBUSY (another IOMMU driver registered first; one driver per system before v6.8)"
+                : "IOMMU registration failed during its bus walk";
+            yield return new Violation(Id, inst.Info.Path, facts, $"{why}: every consumer of this instance loses it");
         }
     }
 }

@@ -32,7 +32,22 @@ public sealed class KernelSystem : IExplorable
         Cluster = cluster;
         Narrate = narrate;
         Paths = cluster.Paths(platform);
+        Scans = DeviceAddOrder.Scans(platform, cluster);
+        for (var i = 0; i < platform.Devices.Count; i++)
+        {
+            if (platform.Devices[i].Index != i)
+            {
+                _positions = platform.Devices.Select((d, n) => (d.Index, n)).ToDictionary(x => x.Index, x => x.n);
+                break;
+            }
+        }
     }
+
+    /// <summary>Device number → position, when they differ (a restricted platform keeping the tree's numbers).</summary>
+    private readonly Dictionary<int, int>? _positions;
+
+    /// <summary>The position in Platform.Devices of the device numbered <paramref name="index"/> (object ids are numbers).</summary>
+    internal int PositionOf(int index) => _positions is null ? index : _positions.GetValueOrDefault(index, -1);
 
     public Platform Platform { get; }
 
@@ -46,6 +61,9 @@ public sealed class KernelSystem : IExplorable
     public bool Narrate { get; }
 
     internal ImmutableHashSet<string> Paths { get; }
+
+    /// <summary>The DT host bridges' scans that add this cluster's PCI consumers (<see cref="DeviceAddOrder.Scans"/>).</summary>
+    internal IReadOnlyList<(int Bridge, ImmutableArray<ImmutableArray<int>> Steps)> Scans { get; }
 
     public IExplorableRun Start() => new KernelSystemRun(this);
 
@@ -101,12 +119,17 @@ public sealed class KernelSystemRun : IExplorableRun
 
         // Boot: of_platform_populate (and the ACPI scan) adds every device, except the PCI functions a DT host
         // bridge's scan adds: those are ADD steps of the cluster's scan processes (DeviceAddOrder).
-        var scans = DeviceAddOrder.Scans(system.Platform, system.Cluster);
+        // Scans and cluster members are positions in k.Devices (a restricted platform may keep the tree's numbers).
+        var scans = system.Scans;
         var scanned = scans.SelectMany(s => s.Steps.SelectMany(x => x)).ToHashSet();
         var first = k.Events.Count;
-        foreach (var d in k.Devices.Where(d => !scanned.Contains(d.Index)))
+        for (var i = 0; i < k.Devices.Count; i++)
         {
-            Complete(Sched.Spawn($"device_add {d.Name}", () => k.DeviceAdd(d)));
+            if (!scanned.Contains(i))
+            {
+                var d = k.Devices[i];
+                Complete(Sched.Spawn($"device_add {d.Name}", () => k.DeviceAdd(d)));
+            }
         }
 
         Note("boot: of_platform_populate", "boot", first);
@@ -215,7 +238,7 @@ public sealed class KernelSystemRun : IExplorableRun
             // lock operations are not part of its label (only the objects it reads and writes are).
             // Nor are snapshot reads: the step compares them only with its own later reads.
             accesses = [.. Sched.Steps.Skip(from).Select(s => s.Access).Where(a => !a.IsLockOp && a.Kind != AccessKind.Snapshot)
-                .Select(a => UnchangedDevIommu(k, a, noIommuBefore) ? a with { Kind = AccessKind.Read } : a).Distinct()];
+                .Select(a => UnchangedDevIommu(k, a, noIommuBefore, _system) ? a with { Kind = AccessKind.Read } : a).Distinct()];
             p.Next++;
             name = bodyName;
         }
@@ -260,7 +283,7 @@ public sealed class KernelSystemRun : IExplorableRun
         foreach (var c in _system.Cluster.Consumers)
         {
             var dev = k.Devices[c];
-            if (dev.Added && dev.Info.HasDriver && !_probeAdded.Contains(c))
+            if (dev.Added && dev.Info.HasDriver && !_probeAdded.Contains(dev.Index))
             {
                 // device_add() of a PCI function: its driver probe can run from now on.
                 spawned.Add(_procs.Count);
@@ -384,9 +407,9 @@ public sealed class KernelSystemRun : IExplorableRun
     /// A coarse step that found dev->iommu NULL and leaves it NULL (iommu_init_device() allocating it for a walk's
     /// probe_device() that refuses the device, then freeing it) stored nothing another step can see: a read.
     /// </summary>
-    private static bool UnchangedDevIommu(Kernel.Kernel k, Access a, bool[] noIommuBefore) =>
-        a is { Kind: AccessKind.Write, Object.Kind: ObjectKind.DevIommu } && a.Object.Id < noIommuBefore.Length
-        && noIommuBefore[a.Object.Id] && k.Devices[a.Object.Id].Iommu is null;
+    private static bool UnchangedDevIommu(Kernel.Kernel k, Access a, bool[] noIommuBefore, KernelSystem system) =>
+        a is { Kind: AccessKind.Write, Object.Kind: ObjectKind.DevIommu } && system.PositionOf(a.Object.Id) is var i
+        && (uint)i < (uint)noIommuBefore.Length && noIommuBefore[i] && k.Devices[i].Iommu is null;
 
     private async KTask AddAll(ImmutableArray<int> devices)
     {

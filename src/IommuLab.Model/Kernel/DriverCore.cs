@@ -331,7 +331,7 @@ public sealed partial class Kernel
 
     private async KTask DeferredProbeDel(Device dev)
     {
-        await Write(ObjectKind.DeferredLists);
+        await DeferredListsAccess(Pending.Contains(dev) || Active.Contains(dev));
         Pending.Remove(dev);
         Active.Remove(dev);
     }
@@ -339,7 +339,7 @@ public sealed partial class Kernel
     /// <summary>Models driver_deferred_probe_trigger(): pending → active, queue the work.</summary>
     public async KTask DeferredProbeTrigger()
     {
-        await Write(ObjectKind.DeferredLists);
+        await DeferredListsAccess(DeferredProbeEnabled && (Pending.Count > 0 || (Active.Count > 0 && !WorkQueued)));
         if (!DeferredProbeEnabled)
         {
             return;
@@ -354,6 +354,16 @@ public sealed partial class Kernel
             Log(EventLevel.Trace, null, "driver_deferred_probe_trigger", $"retrying {string.Join(", ", Active.Select(d => d.Name))}");
         }
     }
+
+    /// <summary>
+    /// The deferred lists as one object. Under coarse events a step that leaves the lists and the queued work as
+    /// they were only reads them: driver_deferred_probe_del() of a device on neither list, and a trigger before
+    /// deferred_probe_initcall() or with nothing to move or queue. Its deferred_trigger_count increment is seen
+    /// only by a probe that defers within the same step (driver_probe_device() compares the count it read at its
+    /// start), so two such steps commute. Fine events keep the write: there the count is read across steps.
+    /// </summary>
+    private Point DeferredListsAccess(bool changes) =>
+        changes || Sched.Mode != SchedulerMode.Coarse ? Write(ObjectKind.DeferredLists) : Read(ObjectKind.DeferredLists);
 
     /// <summary>Models deferred_probe_work_func(): pops the active list in order and re-probes each device.</summary>
     public async KTask DeferredProbeWork()

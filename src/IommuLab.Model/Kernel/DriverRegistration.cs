@@ -52,7 +52,8 @@ public sealed partial class Kernel
     public async KTask DriverRegister(Device dev)
     {
         ArgumentNullException.ThrowIfNull(dev);
-        await Write(ObjectKind.DeferredLists);
+        // The registration itself is the DriverModule object's write; the lists change only through the re-arm.
+        await DeferredListsAccess(false);
         if (!DriverModulePending(dev))
         {
             return;
@@ -67,7 +68,8 @@ public sealed partial class Kernel
     /// <summary>Models deferred_probe_extend_timeout(): a pending timeout is re-armed for another full period.</summary>
     private async KTask DeferredProbeExtendTimeout()
     {
-        await Write(ObjectKind.DeferredLists);
+        // Re-arming to the deadline it already has (the clock has not moved since) changes nothing.
+        await DeferredListsAccess(TimeoutDeadline is { } due && due != Clock + DeferredProbeTimeout);
         if (TimeoutDeadline is null)
         {
             return;

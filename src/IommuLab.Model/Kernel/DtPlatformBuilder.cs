@@ -107,6 +107,7 @@ public static class DtPlatformBuilder
 
         var instances = new List<IommuInstanceInfo>();
         var instanceOfNode = new Dictionary<DtNode, int>();
+        var streamsGiven = new HashSet<int>();
         for (var i = 0; i < nodes.Count; i++)
         {
             if (AddInstance(nodes[i], i) is { } error)
@@ -177,6 +178,11 @@ public static class DtPlatformBuilder
 
             var dart = kind == IommuDriverKind.AppleDart ? DartOf(compatible, props) : null;
             var numStreams = dart?.NumStreams ?? (props.TryGetValue("num-streams", out var ns) ? int.Parse(ns, CultureInfo.InvariantCulture) : 1 << 16);
+            if (dart is null && props.ContainsKey("num-streams"))
+            {
+                streamsGiven.Add(instances.Count);
+            }
+
             instanceOfNode[n] = instances.Count;
             instances.Add(new IommuInstanceInfo(instances.Count, i, n.Path, LabelsOf(n).FirstOrDefault() ?? n.Name, compatible, kind, cells, availability, probeFails, numStreams, dart) { ModuleAfterTimeout = moduleAfterTimeout });
             return null;
@@ -344,6 +350,7 @@ public static class DtPlatformBuilder
                 : $"--pci: '{unused.Host}' is not a PCI host bridge with iommu-map");
         }
 
+        SizeStreamTables(topology, tree, devices, instances, instanceOfNode, streamsGiven);
         return (new Platform(tree.SourceName, devices, instances, knobs, notes) { Dma = DmaFirmware.Read(tree, devices) }, null);
     }
 
@@ -505,6 +512,47 @@ public static class DtPlatformBuilder
     /// of_pci_iommu_init() over pci_for_each_dma_alias(): each alias goes through of_map_id(); an of_map_id error
     /// ends the list with that error, and "no translation" is a reference to no node (-ENODEV at of_iommu_xlate).
     /// </summary>
+    /// <summary>
+    /// The stream-table size assumed for an arm-smmu-v3 without a <c>num-streams</c> knob: the DT does not carry
+    /// SMMU_IDR1.SIDSIZE, so, as for IORT, the hardware is taken to cover every StreamID the tree routes to it
+    /// (<c>iommus</c> specifiers and <c>iommu-map</c> output ranges; at least 16 bits, at most 24). Firmware routing
+    /// IDs past the real SIDSIZE fails in arm_smmu_init_sid_strtab() with -ERANGE; the knob models that.
+    /// </summary>
+    private static void SizeStreamTables(IommuTopology topology, DeviceTree tree, List<PlatformDevice> devices, List<IommuInstanceInfo> instances, Dictionary<DtNode, int> instanceOfNode, HashSet<int> given)
+    {
+        var highest = new ulong[instances.Count];
+        foreach (var d in devices)
+        {
+            foreach (var r in d.Iommus.Refs)
+            {
+                if (r.Instance is { } j && r.Args.Length > 0)
+                {
+                    highest[j] = Math.Max(highest[j], r.Args[0]);
+                }
+            }
+        }
+
+        foreach (var m in topology.MapUsers)
+        {
+            foreach (var e in m.Reading(IommuMapLayout.FourCell).Entries)
+            {
+                if (e.Length > 0 && e.OutBase.Count > 0 && e.TargetPath is { } t && tree.FindByPath(t) is { } node && instanceOfNode.TryGetValue(node, out var j))
+                {
+                    highest[j] = Math.Max(highest[j], (ulong)e.OutBase[0] + e.Length - 1);
+                }
+            }
+        }
+
+        for (var j = 0; j < instances.Count; j++)
+        {
+            if (instances[j].Driver == IommuDriverKind.ArmSmmuV3 && !given.Contains(j))
+            {
+                var needed = System.Numerics.BitOperations.RoundUpToPowerOf2(highest[j] + 1);
+                instances[j] = instances[j] with { NumStreams = (int)Math.Clamp(needed, 1UL << 16, 1UL << 24) };
+            }
+        }
+    }
+
     private static FwRefList PciRefs(IommuMapUser map, IReadOnlyList<PciDmaAlias> aliases, DeviceTree tree, Dictionary<DtNode, int> instances)
     {
         var refs = ImmutableArray.CreateBuilder<FwRef>();

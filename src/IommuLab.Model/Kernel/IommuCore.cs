@@ -31,6 +31,7 @@ public sealed partial class Kernel
         if (ret.IsError)
         {
             inst.RegistrationFailed = true;
+            inst.RegistrationError = ret;
             Log(EventLevel.Error, dev, "iommu_device_register", $"registration failed with {ret}; the instance is unregistered");
             if (driver.IgnoresRegisterError)
             {

@@ -136,6 +136,9 @@ public sealed class IommuInstance(IommuInstanceInfo info)
 
     public bool RegistrationFailed { get; internal set; }
 
+    /// <summary>What iommu_device_register() returned when it failed (-EBUSY: another driver holds the bus ops).</summary>
+    public Errno? RegistrationError { get; internal set; }
+
     /// <summary>References held on this fwnode by fwspecs.</summary>
     public int FwnodeRefs { get; internal set; }
 

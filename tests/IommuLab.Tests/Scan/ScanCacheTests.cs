@@ -133,13 +133,14 @@ public sealed class ScanCacheTests : IDisposable
     private static IommuLab.Firmware.FirmwareLimits FirmwareLimitsDefault => IommuLab.Firmware.FirmwareLimits.Default;
 
     [Fact]
-    public void A_cluster_platform_keeps_the_cluster_its_namesakes_and_the_iommu_that_consumes_it_and_nothing_else()
+    public void A_cluster_platform_keeps_the_cluster_its_namesakes_the_iommu_that_consumes_it_and_the_foreign_stand_in_and_nothing_else()
     {
         var (platform, clusters) = Build(Crowded);
         var a = Assert.Single(clusters, c => c.Consumers.Any(x => platform.Devices[x].Path == "/soc/usb@382280000"));
+        Assert.Equal(["/soc/iommu@482f00000"], a.Foreign.Select(i => platform.Instances[i].Path));
         var view = ClusterPlatform.Of(platform, a);
         var paths = view.Platform.Devices.Select(d => d.Path).ToList();
-        Assert.Equal(["/soc/iommu@382f00000", "/soc/iommu@582f00000", "/soc/usb@382280000", "/other/usb@382280000"], paths);
+        Assert.Equal(["/soc/iommu@382f00000", "/soc/iommu@482f00000", "/soc/iommu@582f00000", "/soc/usb@382280000", "/other/usb@382280000"], paths);
         Assert.True(view.Renumbered);
         Assert.Equal(["/soc/usb@382280000"], view.Cluster.Consumers.Select(c => view.Platform.Devices[c].Path));
         Assert.Equal(a.Instances.Select(i => platform.Instances[i].Path), view.Cluster.Instances.Select(i => view.Platform.Instances[i].Path));
