@@ -156,6 +156,11 @@ public static class DtPlatformBuilder
 
             foreach (var (key, value) in props)
             {
+                if (NumberKnobError(n.Path, key, value) is { } bad)
+                {
+                    return bad;
+                }
+
                 switch (key)
                 {
                     case "driver":
@@ -177,7 +182,7 @@ public static class DtPlatformBuilder
             }
 
             var dart = kind == IommuDriverKind.AppleDart ? DartOf(compatible, props) : null;
-            var numStreams = dart?.NumStreams ?? (props.TryGetValue("num-streams", out var ns) ? int.Parse(ns, CultureInfo.InvariantCulture) : 1 << 16);
+            var numStreams = dart?.NumStreams ?? (props.TryGetValue("num-streams", out var ns) ? KnobNumber(ns)!.Value : 1 << 16);
             if (dart is null && props.ContainsKey("num-streams"))
             {
                 streamsGiven.Add(instances.Count);
@@ -627,6 +632,37 @@ public static class DtPlatformBuilder
     };
 
     /// <summary>Variant table of spec §6.1, then the simulated register overrides.</summary>
+    /// <summary>A knob or <c>iommulab,*</c> number: decimal or 0x-hex, 0 to 2^31-1; null when it is not one.</summary>
+    private static int? KnobNumber(string v)
+    {
+        var hex = v.StartsWith("0x", StringComparison.OrdinalIgnoreCase);
+        return int.TryParse(hex ? v.AsSpan(2) : v.AsSpan(), hex ? NumberStyles.AllowHexSpecifier : NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 0
+            ? n
+            : null;
+    }
+
+    /// <summary>The accepted range of each numeric hardware knob (values the modelled registers can hold).</summary>
+    private static string? NumberKnobError(string path, string key, string value)
+    {
+        (long Min, long Max, string What)? range = key switch
+        {
+            "num-streams" => (1, 1 << 24, "a number of stream IDs"),
+            "locked-sid" => (0, (1 << 24) - 1, "a stream ID"),
+            "pgsize" => (4096, 1 << 20, "a page size in bytes (a power of two)"),
+            "ias" => (12, 64, "an input address size in bits"),
+            _ => null,
+        };
+        if (range is not { } r)
+        {
+            return null;
+        }
+
+        var n = KnobNumber(value);
+        return n is { } x && x >= r.Min && x <= r.Max && (key != "pgsize" || int.IsPow2(x))
+            ? null
+            : $"{path}: {key} must be {r.What} from {r.Min} to {r.Max}, found '{value}'";
+    }
+
     private static DartHardware DartOf(string compatible, Dictionary<string, string> props)
     {
         var hw = compatible switch
@@ -636,9 +672,8 @@ public static class DtPlatformBuilder
             "apple,t8110-dart" => new DartHardware("t8110", 36, 36, 16384, 256, true, false, 1, []),
             _ => new DartHardware("t8103", 36, 32, 16384, 16, true, false, 4, []),
         };
-        int Int(string v) => v.StartsWith("0x", StringComparison.OrdinalIgnoreCase)
-            ? int.Parse(v[2..], NumberStyles.HexNumber, CultureInfo.InvariantCulture)
-            : int.Parse(v, CultureInfo.InvariantCulture);
+        // Checked by NumberKnobError before the instance is built.
+        static int Int(string v) => KnobNumber(v)!.Value;
         foreach (var (key, value) in props)
         {
             hw = key switch

@@ -1,3 +1,4 @@
+using IommuLab.Firmware.DeviceTree;
 using IommuLab.Model.Kernel;
 
 namespace IommuLab.Tests.Kernel;
@@ -55,5 +56,40 @@ public sealed class FwspecDriverTests
         var r = KernelRun.Run("smmu-v3.dts", "K611", "REG(smmu) PROBE(dma0)", knobs: ["smmu.num-streams=16"]);
         Assert.True(r.Logged("arm_smmu_init_sid_strtab", "out of range: -ERANGE"));
         Assert.Equal("N/direct", r.ClassAndDma("dma0"));
+    }
+
+    [Fact]
+    public void Smmu_v3_stream_table_covers_every_stream_id_the_tree_routes_unless_a_knob_says_otherwise()
+    {
+        // The DT carries no SMMU_IDR1.SIDSIZE: sized like IORT, at least 16 bits, to the highest routed ID.
+        var dts = """
+            /dts-v1/;
+            / { #address-cells = <2>; #size-cells = <2>;
+                smmu: iommu@1000 { compatible = "arm,smmu-v3"; reg = <0 0x1000 0 0x100>; #iommu-cells = <1>; };
+                dma@2000 { compatible = "vendor,dma"; reg = <0 0x2000 0 0x100>; iommus = <&smmu 0x50000>; };
+                pcie@3000 { compatible = "pci-host-ecam-generic"; device_type = "pci"; reg = <0 0x3000 0 0x1000>;
+                    #address-cells = <3>; #size-cells = <2>; iommu-map = <0x0 &smmu 0x60000 0x10000>; };
+            };
+            """;
+        Platform Build(params string[] knobs) => DtPlatformBuilder.Build(
+            DeviceTreeLoader.Load(System.Text.Encoding.UTF8.GetBytes(dts), "routed.dts"), new PlatformKnobs(), knobs).Platform!;
+        Assert.Equal(1 << 19, Assert.Single(Build().Instances).NumStreams);
+        Assert.Equal(1 << 16, Assert.Single(Build("smmu.num-streams=65536").Instances).NumStreams);
+    }
+
+    [Theory]
+    [InlineData("smmu.num-streams=abc", "num-streams must be a number of stream IDs from 1 to 16777216, found 'abc'")]
+    [InlineData("smmu.num-streams=99999999999", "found '99999999999'")]
+    [InlineData("smmu.num-streams=0", "found '0'")]
+    [InlineData("smmu.pgsize=5000", "pgsize must be a page size in bytes (a power of two) from 4096 to 1048576, found '5000'")]
+    [InlineData("smmu.ias=-1", "ias must be an input address size in bits from 12 to 64, found '-1'")]
+    [InlineData("smmu.locked-sid=0xzz", "locked-sid must be a stream ID from 0 to 16777215, found '0xzz'")]
+    public void A_hardware_knob_that_is_not_a_number_in_range_is_an_error_naming_the_node_and_the_value(string knob, string message)
+    {
+        var tree = DeviceTreeLoader.LoadFile(KernelRun.FixturePath("smmu-v3.dts"));
+        var (platform, error) = DtPlatformBuilder.Build(tree, new PlatformKnobs(), [knob]);
+        Assert.Null(platform);
+        Assert.Contains(message, error, StringComparison.Ordinal);
+        Assert.StartsWith("/", error, StringComparison.Ordinal);
     }
 }
