@@ -120,7 +120,8 @@ public sealed class FwspecDriver(Kernel.Kernel kernel, FwspecDriverModel model) 
     /// <summary>
     /// Models the fwid arm_smmu_of_xlate() builds (drivers/iommu/arm/arm-smmu/arm-smmu.c, v6.1-v6.18): the first cell
     /// in ARM_SMMU_SMR_ID (bits 0-15), the second in ARM_SMMU_SMR_MASK (bits 16-31), each cut to its field by
-    /// FIELD_PREP. arm-smmu-v3 and virtio-iommu take the first cell whole.
+    /// FIELD_PREP; a one-cell specifier takes its mask from the SMMU node's <c>stream-match-mask</c>, if any.
+    /// arm-smmu-v3 and virtio-iommu take the first cell whole.
     /// </summary>
     public override uint FwspecId(FwRef spec)
     {
@@ -130,7 +131,8 @@ public sealed class FwspecDriver(Kernel.Kernel kernel, FwspecDriverModel model) 
             return base.FwspecId(spec);
         }
 
-        var mask = spec.Args.Length > 1 ? spec.Args[1] & 0xffff : 0;
+        var nodeMask = spec.Instance is { } j && j < K.Instances.Count ? K.Instances[j].Info.StreamMatchMask ?? 0 : 0;
+        var mask = (spec.Args.Length > 1 ? spec.Args[1] : nodeMask) & 0xffff;
         return (spec.Args[0] & 0xffff) | (mask << 16);
     }
 

@@ -189,7 +189,12 @@ public static class DtPlatformBuilder
             }
 
             instanceOfNode[n] = instances.Count;
-            instances.Add(new IommuInstanceInfo(instances.Count, i, n.Path, LabelsOf(n).FirstOrDefault() ?? n.Name, compatible, kind, cells, availability, probeFails, numStreams, dart) { ModuleAfterTimeout = moduleAfterTimeout });
+            uint? streamMatchMask = kind == IommuDriverKind.ArmSmmu && n.FindProperty("stream-match-mask") is { } smm && smm.TryGetU32(out var m) ? m : null;
+            instances.Add(new IommuInstanceInfo(instances.Count, i, n.Path, LabelsOf(n).FirstOrDefault() ?? n.Name, compatible, kind, cells, availability, probeFails, numStreams, dart)
+            {
+                ModuleAfterTimeout = moduleAfterTimeout,
+                StreamMatchMask = streamMatchMask,
+            });
             return null;
         }
 

@@ -82,6 +82,12 @@ public sealed record IommuInstanceInfo(
     /// expire before it registers. Off by default: modules load within the timeout, the premise of spec I5/I6.
     /// </summary>
     public bool ModuleAfterTimeout { get; init; }
+
+    /// <summary>
+    /// arm-smmu: the SMMU node's <c>stream-match-mask</c> (first cell, as of_property_read_u32() reads it), which
+    /// arm_smmu_of_xlate() puts in the SMR mask of a one-cell specifier. Null when absent.
+    /// </summary>
+    public uint? StreamMatchMask { get; init; }
 }
 
 /// <summary>

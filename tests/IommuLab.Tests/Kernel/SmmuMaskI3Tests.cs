@@ -25,4 +25,33 @@ public sealed class SmmuMaskI3Tests
         etr.Iommu!.Fwspec!.Ids[0] &= 0xffff;
         Assert.Contains(IommuLab.Model.Exploration.Invariants.CheckAll(r.Execution.Kernel), v => v.Invariant == "I3" && v.Device == "/etr@6048000");
     }
+
+    [Theory]
+    [InlineData("K66")]
+    [InlineData("K616")]
+    public void A_one_cell_specifier_takes_the_smmu_nodes_stream_match_mask_and_contained_streams_share_a_group(string profile)
+    {
+        // arm_smmu_of_xlate(): with one cell the SMR mask comes from the SMMU's stream-match-mask (0x7c00 here), so
+        // stream 0x0 lies inside {0x400 mask 0x7c00}: arm_smmu_find_sme() shares the entry and with it the group.
+        var r = KernelRun.Run("smmu-500-stream-match-mask.dts", profile, "REG(smmu) PROBE(dma_a) PROBE(dma_b)");
+        var k = r.Execution.Kernel;
+        var a = k.Devices.Single(d => d.Info.Path == "/dma-controller@1000");
+        var b = k.Devices.Single(d => d.Info.Path == "/dma-controller@2000");
+        Assert.Equal([0x7c00_0400u], a.Iommu!.Fwspec!.Ids);
+        Assert.Equal([0x7c00_0000u], b.Iommu!.Fwspec!.Ids);
+        Assert.NotNull(a.Group);
+        Assert.Same(a.Group, b.Group);
+        Assert.DoesNotContain(IommuLab.Model.Exploration.Invariants.CheckAll(k), v => v.Invariant == "I3");
+    }
+
+    [Fact]
+    public void A_two_cell_specifier_keeps_its_own_mask_over_the_nodes_stream_match_mask()
+    {
+        var r = KernelRun.Run("smmu-500-stream-match-mask.dts", "K616", "REG(smmu)");
+        var smmu = r.Execution.Kernel.Instances.Single();
+        Assert.Equal(0x7c00u, smmu.Info.StreamMatchMask);
+        var driver = smmu.Driver!;
+        Assert.Equal(0x0003_0400u, driver.FwspecId(new FwRef(0, smmu.Info.Path, 0, true, [0x400u, 0x3u])));
+        Assert.Equal(0x7c00_0400u, driver.FwspecId(new FwRef(0, smmu.Info.Path, 0, true, [0x400u])));
+    }
 }
