@@ -72,7 +72,7 @@ public sealed class FwspecInstanceState
 
     public Dictionary<uint, IommuGroup> StreamGroups { get; } = [];
 
-    /// <summary>arm-smmu's stream-match registers, in index order (stream matching; the model assumes enough of them).</summary>
+    /// <summary>arm-smmu's stream-match registers, in index order (as many as the knob num-smrs allows; unbounded without it).</summary>
     public List<SmmuStreamMapEntry> StreamMap { get; } = [];
 }
 
@@ -225,7 +225,7 @@ public sealed class FwspecDriver(Kernel.Kernel kernel, FwspecDriverModel model) 
         IReadOnlyList<int> smes = [];
         if (Model.MaskCell)
         {
-            var (indices, err) = AllocSmes(dev, st, fw.Ids);
+            var (indices, err) = AllocSmes(dev, st, fw.Ids, inst.Info.NumSmrs ?? int.MaxValue);
             if (err.IsError)
             {
                 return (null, err);
@@ -247,10 +247,11 @@ public sealed class FwspecDriver(Kernel.Kernel kernel, FwspecDriverModel model) 
     /// <summary>
     /// Models arm_smmu_master_alloc_smes() with arm_smmu_find_sme() (drivers/iommu/arm/arm-smmu/arm-smmu.c, v6.1-v6.18):
     /// per fwspec ID, in order, reuse a valid entry that wholly contains {sid, mask}, fail with -EINVAL when it only
-    /// partly overlaps one (some stream would match two entries), else claim the first free entry. Entries claimed
-    /// for earlier IDs of the same device count, and a failure gives back what this call took.
+    /// partly overlaps one (some stream would match two entries), else claim the first free entry, or fail with
+    /// -ENOSPC when all <paramref name="capacity"/> entries are in use (knob num-smrs). Entries claimed for earlier
+    /// IDs of the same device count, and a failure gives back what this call took.
     /// </summary>
-    private (IReadOnlyList<int> Indices, Errno Error) AllocSmes(Device dev, FwspecInstanceState st, IReadOnlyList<uint> ids)
+    private (IReadOnlyList<int> Indices, Errno Error) AllocSmes(Device dev, FwspecInstanceState st, IReadOnlyList<uint> ids, int capacity)
     {
         var taken = new List<int>();
         foreach (var id in ids)
@@ -277,20 +278,19 @@ public sealed class FwspecDriver(Kernel.Kernel kernel, FwspecDriverModel model) 
                 if (((sid ^ e.Id) & ~(e.Mask | mask) & 0xffff) == 0)
                 {
                     K.Log(EventLevel.Error, dev, "arm_smmu_find_sme", $"SMR {{0x{sid:x} mask 0x{mask:x}}} partly overlaps stream-map entry {i} {{0x{e.Id:x} mask 0x{e.Mask:x}}} of {e.FirstOwner?.Name}: -EINVAL");
-                    foreach (var t in taken)
-                    {
-                        if (--st.StreamMap[t].Count == 0)
-                        {
-                            st.StreamMap[t].Group = null;
-                            st.StreamMap[t].FirstOwner = null;
-                        }
-                    }
-
+                    GiveBack(st, taken);
                     return ([], Errno.EINVAL);
                 }
             }
 
             var idx = found >= 0 ? found : free >= 0 ? free : st.StreamMap.Count;
+            if (idx == st.StreamMap.Count && st.StreamMap.Count >= capacity)
+            {
+                K.Log(EventLevel.Error, dev, "arm_smmu_find_sme", $"SMR {{0x{sid:x} mask 0x{mask:x}}}: all {st.StreamMap.Count} stream-map entries in use: -ENOSPC");
+                GiveBack(st, taken);
+                return ([], Errno.ENOSPC);
+            }
+
             if (idx == st.StreamMap.Count)
             {
                 st.StreamMap.Add(new SmmuStreamMapEntry());
@@ -309,6 +309,18 @@ public sealed class FwspecDriver(Kernel.Kernel kernel, FwspecDriverModel model) 
         }
 
         return (taken, Errno.Ok);
+    }
+
+    private static void GiveBack(FwspecInstanceState st, List<int> taken)
+    {
+        foreach (var t in taken)
+        {
+            if (--st.StreamMap[t].Count == 0)
+            {
+                st.StreamMap[t].Group = null;
+                st.StreamMap[t].FirstOwner = null;
+            }
+        }
     }
 
     internal override async KTask ReleaseDevice(Device dev)

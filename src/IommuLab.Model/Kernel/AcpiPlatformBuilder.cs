@@ -98,6 +98,7 @@ public static class AcpiPlatformBuilder
         {
             var availability = DefaultAvailability;
             var probeFails = false;
+            int? numSmrs = null;
             foreach (var (key, value) in KnobsOf(path, name, [label]))
             {
                 switch (key)
@@ -122,13 +123,21 @@ public static class AcpiPlatformBuilder
 
                         numStreams = (int)n;
                         break;
+                    case "num-smrs":
+                        if (!TryParseNumber(value, out var smrs) || smrs is < 1 or > 128)
+                        {
+                            return $"{path}: num-smrs must be a number of stream-map entries from 1 to 128, found '{value}'";
+                        }
+
+                        numSmrs = (int)smrs;
+                        break;
                 }
             }
 
             var driverName = DtPlatformBuilder.DriverNameOf(kind);
             var index = Instances.Count;
             _instanceOfNode[nodeOffset] = index;
-            Instances.Add(new IommuInstanceInfo(index, Devices.Count, path, label, driverName, kind, 1, availability, probeFails, numStreams, null));
+            Instances.Add(new IommuInstanceInfo(index, Devices.Count, path, label, driverName, kind, 1, availability, probeFails, numStreams, null) { NumSmrs = numSmrs });
             Devices.Add(new PlatformDevice(Devices.Count, path, name, [label], driverName, availability != DriverAvailability.Absent, index, FwRefList.Empty, rid)
             {
                 DriverAvailability = availability,

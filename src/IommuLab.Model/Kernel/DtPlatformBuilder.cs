@@ -143,6 +143,7 @@ public static class DtPlatformBuilder
             var availability = DefaultAvailability(knobs);
             var probeFails = false;
             var moduleAfterTimeout = false;
+            int? numSmrs = null;
             var props = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var p in n.Properties.Where(p => p.Name.StartsWith("iommulab,", StringComparison.Ordinal)))
             {
@@ -178,6 +179,9 @@ public static class DtPlatformBuilder
                     case "module-after-timeout":
                         moduleAfterTimeout = value is "1" or "true";
                         break;
+                    case "num-smrs":
+                        numSmrs = KnobNumber(value);
+                        break;
                 }
             }
 
@@ -194,6 +198,7 @@ public static class DtPlatformBuilder
             {
                 ModuleAfterTimeout = moduleAfterTimeout,
                 StreamMatchMask = streamMatchMask,
+                NumSmrs = numSmrs,
             });
             return null;
         }
@@ -652,6 +657,7 @@ public static class DtPlatformBuilder
         (long Min, long Max, string What)? range = key switch
         {
             "num-streams" => (1, 1 << 24, "a number of stream IDs"),
+            "num-smrs" => (1, 128, "a number of stream-map entries"),
             "locked-sid" => (0, (1 << 24) - 1, "a stream ID"),
             "pgsize" => (4096, 1 << 20, "a page size in bytes (a power of two)"),
             "ias" => (12, 64, "an input address size in bits"),

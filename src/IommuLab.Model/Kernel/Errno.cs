@@ -16,6 +16,7 @@ public readonly record struct Errno(int Value)
     public static readonly Errno EBUSY = new(-16);
     public static readonly Errno ENODEV = new(-19);
     public static readonly Errno EINVAL = new(-22);
+    public static readonly Errno ENOSPC = new(-28);
     public static readonly Errno ERANGE = new(-34);
     public static readonly Errno ETIMEDOUT = new(-110);
     public static readonly Errno EPROBE_DEFER = new(-517);
@@ -37,6 +38,7 @@ public readonly record struct Errno(int Value)
         -16 => "-EBUSY",
         -19 => "-ENODEV",
         -22 => "-EINVAL",
+        -28 => "-ENOSPC",
         -34 => "-ERANGE",
         -110 => "-ETIMEDOUT",
         -517 => "-EPROBE_DEFER",

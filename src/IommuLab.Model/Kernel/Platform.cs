@@ -88,6 +88,12 @@ public sealed record IommuInstanceInfo(
     /// arm_smmu_of_xlate() puts in the SMR mask of a one-cell specifier. Null when absent.
     /// </summary>
     public uint? StreamMatchMask { get; init; }
+
+    /// <summary>
+    /// arm-smmu: stream-map entries (SMMU_IDR0.NUMSMRG), knob <c>num-smrs</c>. Neither DT nor IORT carries it, so by
+    /// default there are always enough; with a knob, arm_smmu_find_sme() fails with -ENOSPC when none is free.
+    /// </summary>
+    public int? NumSmrs { get; init; }
 }
 
 /// <summary>

@@ -84,6 +84,7 @@ public sealed class FwspecDriverTests
     [InlineData("smmu.pgsize=5000", "pgsize must be a page size in bytes (a power of two) from 4096 to 1048576, found '5000'")]
     [InlineData("smmu.ias=-1", "ias must be an input address size in bits from 12 to 64, found '-1'")]
     [InlineData("smmu.locked-sid=0xzz", "locked-sid must be a stream ID from 0 to 16777215, found '0xzz'")]
+    [InlineData("smmu.num-smrs=129", "num-smrs must be a number of stream-map entries from 1 to 128, found '129'")]
     public void A_hardware_knob_that_is_not_a_number_in_range_is_an_error_naming_the_node_and_the_value(string knob, string message)
     {
         var tree = DeviceTreeLoader.LoadFile(KernelRun.FixturePath("smmu-v3.dts"));

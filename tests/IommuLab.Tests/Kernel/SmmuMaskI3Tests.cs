@@ -54,4 +54,18 @@ public sealed class SmmuMaskI3Tests
         Assert.Equal(0x0003_0400u, driver.FwspecId(new FwRef(0, smmu.Info.Path, 0, true, [0x400u, 0x3u])));
         Assert.Equal(0x7c00_0400u, driver.FwspecId(new FwRef(0, smmu.Info.Path, 0, true, [0x400u])));
     }
+
+    [Fact]
+    public void With_every_stream_map_entry_in_use_find_sme_fails_with_enospc_and_the_registration_walk_fails()
+    {
+        // num-smrs models SMMU_IDR0.NUMSMRG, which neither DT nor IORT carries: one entry, two distinct streams. The
+        // walk's probe_device() error is not -ENODEV, so from K615 iommu_device_register() fails (I12).
+        var r = KernelRun.Run("smmu-500-masked.dts", "K616", "REG(apps_smmu) PROBE(venus) PROBE(etr)", knobs: ["apps_smmu.num-smrs=1"]);
+        Assert.True(r.Logged("arm_smmu_find_sme", "stream-map entries in use: -ENOSPC"));
+        Assert.Contains("I12", r.Violated(), StringComparison.Ordinal);
+        Assert.Equal("W/-", r.ClassAndDma("etr"));
+        var plenty = KernelRun.Run("smmu-500-masked.dts", "K616", "REG(apps_smmu) PROBE(venus) PROBE(etr)");
+        Assert.False(plenty.Logged("arm_smmu_find_sme", "-ENOSPC"));
+        Assert.Equal("T/iommu-dma", plenty.ClassAndDma("etr"));
+    }
 }
