@@ -93,4 +93,31 @@ public sealed class FwspecDriverTests
         Assert.Contains(message, error, StringComparison.Ordinal);
         Assert.StartsWith("/", error, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("K66", true)]
+    [InlineData("K67", true)]
+    [InlineData("JGG2", true)]
+    [InlineData("K68", false)]
+    [InlineData("K616", false)]
+    public void Before_v68_a_second_iommu_driver_is_refused_with_ebusy_and_its_consumers_lose_it(string profile, bool refused)
+    {
+        // v6.2-v6.7 iommu_device_register(): one IOMMU driver per system; "iommu: Retire bus ops" (v6.8) lifts it.
+        var r = KernelRun.Run("two-drivers.dts", profile, "REG(smmu) REG(vop_mmu) PROBE(dma) PROBE(vop)");
+        var i12 = r.Violations.Where(v => v.Invariant == "I12").ToList();
+        if (refused)
+        {
+            var v = Assert.Single(i12);
+            Assert.Equal("/iommu@fdd97e00", v.Device);
+            Assert.Contains("-EBUSY", v.Message, StringComparison.Ordinal);
+            Assert.NotEqual("T", r.ClassAndDma("vop").Split('/')[0]);
+        }
+        else
+        {
+            Assert.Empty(i12);
+            Assert.Equal("T", r.ClassAndDma("vop").Split('/')[0]);
+        }
+
+        Assert.Equal("T", r.ClassAndDma("dma").Split('/')[0]);
+    }
 }
