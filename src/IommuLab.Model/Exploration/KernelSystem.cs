@@ -33,6 +33,7 @@ public sealed class KernelSystem : IExplorable
         Narrate = narrate;
         Paths = cluster.Paths(platform);
         Scans = DeviceAddOrder.Scans(platform, cluster);
+        Scanned = [.. Scans.SelectMany(s => s.Steps.SelectMany(x => x))];
         for (var i = 0; i < platform.Devices.Count; i++)
         {
             if (platform.Devices[i].Index != i)
@@ -65,6 +66,9 @@ public sealed class KernelSystem : IExplorable
     /// <summary>The DT host bridges' scans that add this cluster's PCI consumers (<see cref="DeviceAddOrder.Scans"/>).</summary>
     internal IReadOnlyList<(int Bridge, ImmutableArray<ImmutableArray<int>> Steps)> Scans { get; }
 
+    /// <summary>The positions of the devices those scans add (not added at boot).</summary>
+    internal ImmutableHashSet<int> Scanned { get; }
+
     public IExplorableRun Start() => new KernelSystemRun(this);
 
     /// <summary>The same system with per-step snapshots on.</summary>
@@ -85,6 +89,7 @@ public sealed class KernelSystemRun : IExplorableRun
     private readonly List<string?> _lateWalking = [];
     private readonly List<Device> _ownRegs = [];
     private readonly HashSet<int> _probeAdded = [];
+    private bool[]? _noIommuBefore;
     private int _lateSeen;
     private bool _earlyTimeout;
 
@@ -121,7 +126,7 @@ public sealed class KernelSystemRun : IExplorableRun
         // bridge's scan adds: those are ADD steps of the cluster's scan processes (DeviceAddOrder).
         // Scans and cluster members are positions in k.Devices (a restricted platform may keep the tree's numbers).
         var scans = system.Scans;
-        var scanned = scans.SelectMany(s => s.Steps.SelectMany(x => x)).ToHashSet();
+        var scanned = system.Scanned;
         var first = k.Events.Count;
         for (var i = 0; i < k.Devices.Count; i++)
         {
@@ -184,7 +189,7 @@ public sealed class KernelSystemRun : IExplorableRun
             var dev = k.Devices[c];
             if (dev.Info.HasDriver && !scanned.Contains(c))
             {
-                AddProbe(dev);
+                AddProbe(c);
             }
         }
 
@@ -232,7 +237,7 @@ public sealed class KernelSystemRun : IExplorableRun
         if (Sched.Mode == SchedulerMode.Coarse)
         {
             var from = Sched.Steps.Count;
-            var noIommuBefore = NoDevIommu(k);
+            var noIommuBefore = NoDevIommu(k, _noIommuBefore ??= new bool[k.Devices.Count]);
             Complete(Sched.Spawn(bodyName, body));
             // A coarse step takes and releases its locks inside itself: no lock state is visible between steps, so
             // lock operations are not part of its label (only the objects it reads and writes are).
@@ -280,14 +285,15 @@ public sealed class KernelSystemRun : IExplorableRun
         }
 
         var spawned = ImmutableArray.CreateBuilder<int>();
-        foreach (var c in _system.Cluster.Consumers)
+        // Only consumers a host bridge's scan adds can appear here (the others got their PROBE at the start).
+        foreach (var c in _system.Scanned.Count == 0 ? [] : _system.Cluster.Consumers)
         {
             var dev = k.Devices[c];
-            if (dev.Added && dev.Info.HasDriver && !_probeAdded.Contains(dev.Index))
+            if (dev.Added && dev.Info.HasDriver && _system.Scanned.Contains(c) && _probeAdded.Add(c))
             {
                 // device_add() of a PCI function: its driver probe can run from now on.
                 spawned.Add(_procs.Count);
-                AddProbe(dev);
+                AddProbe(c);
             }
         }
 
@@ -392,9 +398,9 @@ public sealed class KernelSystemRun : IExplorableRun
         }
     }
 
-    private static bool[] NoDevIommu(Kernel.Kernel k)
+    /// <summary>Which devices have no dev->iommu now, written into <paramref name="r"/> (one buffer per run).</summary>
+    private static bool[] NoDevIommu(Kernel.Kernel k, bool[] r)
     {
-        var r = new bool[k.Devices.Count];
         for (var i = 0; i < r.Length; i++)
         {
             r[i] = k.Devices[i].Iommu is null;
@@ -419,9 +425,10 @@ public sealed class KernelSystemRun : IExplorableRun
         }
     }
 
-    private void AddProbe(Device dev)
+    /// <summary>The PROBE process of the consumer at position <paramref name="c"/>.</summary>
+    private void AddProbe(int c)
     {
-        _probeAdded.Add(dev.Index);
+        var dev = Kernel.Devices[c];
         Add($"probe:{dev.Info.Path}", $"PROBE({Label(dev)})", [($"PROBE({Label(dev)})", () => Kernel.DriverProbeDevice(dev))]);
     }
 

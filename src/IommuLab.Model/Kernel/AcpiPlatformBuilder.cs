@@ -124,12 +124,12 @@ public static class AcpiPlatformBuilder
                         numStreams = (int)n;
                         break;
                     case "num-smrs":
-                        if (!TryParseNumber(value, out var smrs) || smrs is < 1 or > 128)
+                        if (DtPlatformBuilder.NumberKnobError(path, key, value) is { } bad)
                         {
-                            return $"{path}: num-smrs must be a number of stream-map entries from 1 to 128, found '{value}'";
+                            return bad;
                         }
 
-                        numSmrs = (int)smrs;
+                        numSmrs = DtPlatformBuilder.KnobNumber(value)!.Value;
                         break;
                 }
             }
@@ -210,8 +210,7 @@ public static class AcpiPlatformBuilder
                 }
             }
 
-            var needed = System.Numerics.BitOperations.RoundUpToPowerOf2(highest + 1);
-            return (int)Math.Clamp(needed, 1UL << 16, 1UL << 24);
+            return IommuInstanceInfo.StreamTableCovering(highest);
         }
 
         /// <summary>SMMUs first (created at acpi_iort_init()), then named components, then each segment's PCI functions.</summary>

@@ -562,8 +562,7 @@ public static class DtPlatformBuilder
         {
             if (instances[j].Driver == IommuDriverKind.ArmSmmuV3 && !given.Contains(j))
             {
-                var needed = System.Numerics.BitOperations.RoundUpToPowerOf2(highest[j] + 1);
-                instances[j] = instances[j] with { NumStreams = (int)Math.Clamp(needed, 1UL << 16, 1UL << 24) };
+                instances[j] = instances[j] with { NumStreams = IommuInstanceInfo.StreamTableCovering(highest[j]) };
             }
         }
     }
@@ -643,7 +642,7 @@ public static class DtPlatformBuilder
 
     /// <summary>Variant table of spec §6.1, then the simulated register overrides.</summary>
     /// <summary>A knob or <c>iommulab,*</c> number: decimal or 0x-hex, 0 to 2^31-1; null when it is not one.</summary>
-    private static int? KnobNumber(string v)
+    internal static int? KnobNumber(string v)
     {
         var hex = v.StartsWith("0x", StringComparison.OrdinalIgnoreCase);
         return int.TryParse(hex ? v.AsSpan(2) : v.AsSpan(), hex ? NumberStyles.AllowHexSpecifier : NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 0
@@ -652,7 +651,7 @@ public static class DtPlatformBuilder
     }
 
     /// <summary>The accepted range of each numeric hardware knob (values the modelled registers can hold).</summary>
-    private static string? NumberKnobError(string path, string key, string value)
+    internal static string? NumberKnobError(string path, string key, string value)
     {
         (long Min, long Max, string What)? range = key switch
         {

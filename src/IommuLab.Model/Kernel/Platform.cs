@@ -94,6 +94,14 @@ public sealed record IommuInstanceInfo(
     /// default there are always enough; with a knob, arm_smmu_find_sme() fails with -ENOSPC when none is free.
     /// </summary>
     public int? NumSmrs { get; init; }
+
+    /// <summary>
+    /// The stream-table size assumed for an SMMUv3 without a <c>num-streams</c> knob: neither DT nor IORT carries
+    /// SMMU_IDR1.SIDSIZE, so the hardware is taken to cover the highest StreamID the firmware routes to it (at least
+    /// 16 bits, at most the knob's 24-bit limit).
+    /// </summary>
+    public static int StreamTableCovering(ulong highestRoutedId) =>
+        (int)Math.Clamp(System.Numerics.BitOperations.RoundUpToPowerOf2(highestRoutedId + 1), 1UL << 16, 1UL << 24);
 }
 
 /// <summary>
