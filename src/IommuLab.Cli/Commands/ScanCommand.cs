@@ -164,7 +164,7 @@ public static class ScanCommand
             {
                 // Timing and reuse vary with thread interleaving: stderr, never the report.
                 stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"scan: {clock.Elapsed.TotalSeconds:F1} s; cluster results reused {cache.Hits} of {cache.Hits + cache.Misses} ({cache.Count} stored, {cache.Bytes / 1024.0 / 1024.0:F1} MiB of {cache.MaxBytes / 1024.0 / 1024.0:F0} MiB)"));
+                    $"scan: {clock.Elapsed.TotalSeconds:F1} s; cluster results reused {cache.Hits} of {cache.Hits + cache.Misses} (and {cache.ProfileHits} from another profile that agrees on every switch read), {cache.ExecutionsRun} executions run ({cache.Count} stored, {cache.Bytes / 1024.0 / 1024.0:F1} MiB of {cache.MaxBytes / 1024.0 / 1024.0:F0} MiB)"));
             }
             switch (fmt)
             {

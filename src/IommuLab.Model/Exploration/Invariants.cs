@@ -27,7 +27,12 @@ public static class Invariants
         new I14DeferredCarryNoState(), new I15AppleDartLimits(), new IdmaDmaReachesBuffer(),
     ];
 
-    public static IReadOnlyList<Violation> CheckAll(Kernel.Kernel k) => [.. All.SelectMany(i => i.Check(k))];
+    public static IReadOnlyList<Violation> CheckAll(Kernel.Kernel k)
+    {
+        ArgumentNullException.ThrowIfNull(k);
+        using var frozen = OutcomeBuilder.Freeze(k);
+        return [.. All.SelectMany(i => i.Check(k))];
+    }
 
     internal static IEnumerable<(Device Dev, DeviceOutcome O)> Consumers(Kernel.Kernel k) =>
         OutcomeBuilder.Consumers(k).Select(d => (d, OutcomeBuilder.Of(k, d)));

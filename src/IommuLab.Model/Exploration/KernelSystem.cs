@@ -90,6 +90,8 @@ public sealed class KernelSystemRun : IExplorableRun
     private readonly List<Device> _ownRegs = [];
     private readonly HashSet<int> _probeAdded = [];
     private bool[]? _noIommuBefore;
+    private readonly List<Access> _label = [];
+    private readonly HashSet<Access> _labelSeen = [];
     private int _lateSeen;
     private bool _earlyTimeout;
 
@@ -236,14 +238,29 @@ public sealed class KernelSystemRun : IExplorableRun
         string name;
         if (Sched.Mode == SchedulerMode.Coarse)
         {
-            var from = Sched.Steps.Count;
+            Sched.ForgetSteps();
             var noIommuBefore = NoDevIommu(k, _noIommuBefore ??= new bool[k.Devices.Count]);
             Complete(Sched.Spawn(bodyName, body));
             // A coarse step takes and releases its locks inside itself: no lock state is visible between steps, so
             // lock operations are not part of its label (only the objects it reads and writes are).
             // Nor are snapshot reads: the step compares them only with its own later reads.
-            accesses = [.. Sched.Steps.Skip(from).Select(s => s.Access).Where(a => !a.IsLockOp && a.Kind != AccessKind.Snapshot)
-                .Select(a => UnchangedDevIommu(k, a, noIommuBefore, _system) ? a with { Kind = AccessKind.Read } : a).Distinct()];
+            _label.Clear();
+            _labelSeen.Clear();
+            foreach (var (_, access) in Sched.Steps)
+            {
+                if (access.IsLockOp || access.Kind == AccessKind.Snapshot)
+                {
+                    continue;
+                }
+
+                var a = UnchangedDevIommu(k, access, noIommuBefore, _system) ? access with { Kind = AccessKind.Read } : access;
+                if (_labelSeen.Add(a))
+                {
+                    _label.Add(a);
+                }
+            }
+
+            accesses = [.. _label];
             p.Next++;
             name = bodyName;
         }
@@ -336,6 +353,7 @@ public sealed class KernelSystemRun : IExplorableRun
     private RunOutcome Outcome()
     {
         var k = Kernel;
+        using var frozen = OutcomeBuilder.Freeze(k);
         var facts = ImmutableArray.CreateBuilder<string>();
         foreach (var c in _system.Cluster.Consumers)
         {

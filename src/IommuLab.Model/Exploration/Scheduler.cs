@@ -54,7 +54,7 @@ public sealed class KThread
 
     internal Action? Resume { get; set; }
 
-    /// <summary>Every access this thread declared so far (when the scheduler records).</summary>
+    /// <summary>Every access this thread declared so far (fine mode, when the scheduler records).</summary>
     public List<Access> Footprint { get; } = [];
 
     internal void Step()
@@ -153,8 +153,11 @@ public sealed class Scheduler
 
     public IReadOnlyList<KThread> Threads => _threads;
 
-    /// <summary>Every point in execution order, with the thread that passed it (when recording).</summary>
+    /// <summary>Every point in execution order since <see cref="ForgetSteps"/>, with the thread that passed it (when recording).</summary>
     public IReadOnlyList<(int Thread, Access Access)> Steps => _steps ?? [];
+
+    /// <summary>Drops the recorded points (a coarse explorer reads each step's own and needs no history).</summary>
+    public void ForgetSteps() => _steps?.Clear();
 
     public KThread Spawn(string name, Func<KTask> body)
     {
@@ -172,7 +175,10 @@ public sealed class Scheduler
         if (_steps is not null && Current is not null)
         {
             _steps.Add((Current.Id, access));
-            Current.Footprint.Add(access);
+            if (Mode == SchedulerMode.Fine)
+            {
+                Current.Footprint.Add(access);
+            }
         }
 
         if (Mode == SchedulerMode.Coarse)

@@ -9,6 +9,9 @@ public sealed partial class Kernel
     /// <summary>Late probes at driver bind ("late IOMMU probe at driver bind"), for I17, with the path that probed.</summary>
     public List<LateProbe> LateProbes { get; } = [];
 
+    /// <summary>Outcomes memoised while the quiescent checks run (<see cref="OutcomeBuilder.Freeze"/>); else null.</summary>
+    internal Dictionary<Device, DeviceOutcome>? FrozenOutcomes { get; set; }
+
     /// <summary>Models the IOMMU platform driver's probe(): hardware init, then iommu_device_register().</summary>
     private async KTask<Errno> IommuDriverProbe(IommuInstance inst)
     {

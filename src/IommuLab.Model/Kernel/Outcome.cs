@@ -59,7 +59,7 @@ public static class OutcomeBuilder
     public static IReadOnlyList<FwRef> FirmwareRefs(PlatformDevice dev)
     {
         ArgumentNullException.ThrowIfNull(dev);
-        return [.. dev.Iommus.Refs.TakeWhile(r => r.TargetAvailable)];
+        return dev.Iommus.Available;
     }
 
     public static StreamRef Ref(FwRef r) => new(r.TargetPath, r.Args.Length > 0 ? r.Args[0] : 0);
@@ -92,6 +92,52 @@ public static class OutcomeBuilder
     {
         ArgumentNullException.ThrowIfNull(k);
         ArgumentNullException.ThrowIfNull(d);
+        if (k.FrozenOutcomes is { } frozen)
+        {
+            if (!frozen.TryGetValue(d, out var known))
+            {
+                known = Build(k, d);
+                frozen.Add(d, known);
+            }
+
+            return known;
+        }
+
+        return Build(k, d);
+    }
+
+    /// <summary>
+    /// Memoises <see cref="Of(Kernel, Device)"/> until the scope is disposed: the quiescent checks ask for each
+    /// consumer's outcome once per invariant, and nothing they do changes it (the DMA check restores what it maps).
+    /// </summary>
+    public static IDisposable Freeze(Kernel k)
+    {
+        ArgumentNullException.ThrowIfNull(k);
+        if (k.FrozenOutcomes is not null)
+        {
+            return NoScope.Instance;
+        }
+
+        k.FrozenOutcomes = new Dictionary<Device, DeviceOutcome>(ReferenceEqualityComparer.Instance);
+        return new FreezeScope(k);
+    }
+
+    private sealed class FreezeScope(Kernel k) : IDisposable
+    {
+        public void Dispose() => k.FrozenOutcomes = null;
+    }
+
+    private sealed class NoScope : IDisposable
+    {
+        public static NoScope Instance { get; } = new();
+
+        public void Dispose()
+        {
+        }
+    }
+
+    private static DeviceOutcome Build(Kernel k, Device d)
+    {
         var drv = d.Iommu?.IommuDev?.Driver ?? d.Group?.Driver;
         var firmware = FirmwareRefs(d.Info).Select(Ref).ToList();
         IReadOnlyList<StreamRef> configured = drv is null || d.Iommu is null ? [] : [.. drv.Configured(d).Select(p => new StreamRef(p.Instance.Info.Path, p.Id))];

@@ -51,6 +51,22 @@ public sealed record FwRef(int Index, string TargetPath, int? Instance, bool Tar
 /// <summary>A consumer's <c>iommus</c> list: the references the kernel sees and how the parse loop ends.</summary>
 public sealed record FwRefList(ImmutableArray<FwRef> Refs, Errno EndErrno, string? EndLog)
 {
+    private readonly ImmutableArray<FwRef> _refs = Refs;
+    private readonly ImmutableArray<FwRef> _available = Prefix(Refs);
+
+    public ImmutableArray<FwRef> Refs
+    {
+        get => _refs;
+        init
+        {
+            _refs = value;
+            _available = Prefix(value);
+        }
+    }
+
+    /// <summary>F(D): the references up to the first unavailable target (computed once: every check asks for it).</summary>
+    internal ImmutableArray<FwRef> Available => _available;
+
     /// <summary>
     /// The list ends with an error the kernel returns (a PCI alias's of_map_id() failure stops
     /// pci_for_each_dma_alias() with it), not with a parse error that silently ends an <c>iommus</c> list.
@@ -60,6 +76,17 @@ public sealed record FwRefList(ImmutableArray<FwRef> Refs, Errno EndErrno, strin
     public static FwRefList Empty { get; } = new([], Errno.ENOENT, null);
 
     public bool IsEmpty => Refs.IsEmpty;
+
+    private static ImmutableArray<FwRef> Prefix(ImmutableArray<FwRef> refs)
+    {
+        var n = 0;
+        while (n < refs.Length && refs[n].TargetAvailable)
+        {
+            n++;
+        }
+
+        return n == refs.Length ? refs : ImmutableArray.Create(refs, 0, n);
+    }
 }
 
 /// <summary>An IOMMU instance the kernel may register: an enabled <c>#iommu-cells</c> provider with a platform device.</summary>

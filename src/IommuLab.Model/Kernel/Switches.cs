@@ -124,73 +124,470 @@ public enum GlobalDomainType
 /// The named behaviour switches the kernel model reads. A profile is a preset of these; the model never reads a
 /// profile name, so any combination can be run. Every switch is documented in <see cref="SwitchCatalog"/>.
 /// </summary>
+/// <remarks>
+/// A copy made by <see cref="Tracking"/> records which switches the model reads (<see cref="SwitchReads"/>): an
+/// exploration that read only switches on which two profiles agree took the same path under both, so a scan can
+/// reuse its result for the other profile. Equality compares the switch values only.
+/// </remarks>
 public sealed record KernelSwitches
 {
-    public ProbeOpsSource ProbeOps { get; init; }
+    private ProbeOpsSource _probeOps;
+    private bool _configureTakesProbeLock;
+    private bool _singleIommuDriver;
+    private bool _fwspecHasOps;
+    private bool _fwspecInitDefersFirst;
+    private ReadyCheck _readyCheck;
+    private bool _configureReturnsOps;
+    private ExistingFwspecPolicy _existingFwspec;
+    private ConfigureCleanup _configureCleanup;
+    private ReplayPolicy _replay;
+    private bool _fwspecOnStack;
+    private bool _assignIommuDefers;
+    private bool _freeDevIommuOnDefer;
+    private InitDeviceParse _initDeviceParse;
+    private bool _useDefaultDomainDefers;
+    private DmaOpsDecision _dmaOps;
+    private bool _lateProbeWarning;
+    private DefaultTypeCombine _defaultTypeCombine;
+    private GlobalDomainType _defaultDomain;
+    private int _dartMaxDarts = 2;
+    private DartBypassRule _dartBypass;
+    private bool _dartCheckIas;
+    private bool _dartProbeChecksFwspec;
+    private bool _dartLockedSupport;
+    private bool _dartReleaseClearsPriv;
+    private bool _ofPciChecksAts;
+    private bool _acpiReplay;
+    private bool _pciAcsAtDmaConfigure;
+    private bool _smmuAliasedStreamNoDev;
+    private bool _fwspecDriverChecksOps;
+    private SwitchReads? _reads;
 
-    public bool ConfigureTakesProbeLock { get; init; }
+    public ProbeOpsSource ProbeOps
+    {
+        get
+        {
+            Read(0);
+            return _probeOps;
+        }
 
-    public bool SingleIommuDriver { get; init; }
+        init => _probeOps = value;
+    }
 
-    public bool FwspecHasOps { get; init; }
+    public bool ConfigureTakesProbeLock
+    {
+        get
+        {
+            Read(1);
+            return _configureTakesProbeLock;
+        }
 
-    public bool FwspecInitDefersFirst { get; init; }
+        init => _configureTakesProbeLock = value;
+    }
 
-    public ReadyCheck ReadyCheck { get; init; }
+    public bool SingleIommuDriver
+    {
+        get
+        {
+            Read(2);
+            return _singleIommuDriver;
+        }
 
-    public bool ConfigureReturnsOps { get; init; }
+        init => _singleIommuDriver = value;
+    }
 
-    public ExistingFwspecPolicy ExistingFwspec { get; init; }
+    public bool FwspecHasOps
+    {
+        get
+        {
+            Read(3);
+            return _fwspecHasOps;
+        }
 
-    public ConfigureCleanup ConfigureCleanup { get; init; }
+        init => _fwspecHasOps = value;
+    }
 
-    public ReplayPolicy Replay { get; init; }
+    public bool FwspecInitDefersFirst
+    {
+        get
+        {
+            Read(4);
+            return _fwspecInitDefersFirst;
+        }
 
-    public bool FwspecOnStack { get; init; }
+        init => _fwspecInitDefersFirst = value;
+    }
 
-    public bool AssignIommuDefers { get; init; }
+    public ReadyCheck ReadyCheck
+    {
+        get
+        {
+            Read(5);
+            return _readyCheck;
+        }
 
-    public bool FreeDevIommuOnDefer { get; init; }
+        init => _readyCheck = value;
+    }
 
-    public InitDeviceParse InitDeviceParse { get; init; }
+    public bool ConfigureReturnsOps
+    {
+        get
+        {
+            Read(6);
+            return _configureReturnsOps;
+        }
 
-    public bool UseDefaultDomainDefers { get; init; }
+        init => _configureReturnsOps = value;
+    }
 
-    public DmaOpsDecision DmaOps { get; init; }
+    public ExistingFwspecPolicy ExistingFwspec
+    {
+        get
+        {
+            Read(7);
+            return _existingFwspec;
+        }
 
-    public bool LateProbeWarning { get; init; }
+        init => _existingFwspec = value;
+    }
 
-    public DefaultTypeCombine DefaultTypeCombine { get; init; }
+    public ConfigureCleanup ConfigureCleanup
+    {
+        get
+        {
+            Read(8);
+            return _configureCleanup;
+        }
 
-    public GlobalDomainType DefaultDomain { get; init; }
+        init => _configureCleanup = value;
+    }
 
-    public int DartMaxDarts { get; init; } = 2;
+    public ReplayPolicy Replay
+    {
+        get
+        {
+            Read(9);
+            return _replay;
+        }
 
-    public DartBypassRule DartBypass { get; init; }
+        init => _replay = value;
+    }
 
-    public bool DartCheckIas { get; init; }
+    public bool FwspecOnStack
+    {
+        get
+        {
+            Read(10);
+            return _fwspecOnStack;
+        }
 
-    public bool DartProbeChecksFwspec { get; init; }
+        init => _fwspecOnStack = value;
+    }
 
-    public bool DartLockedSupport { get; init; }
+    public bool AssignIommuDefers
+    {
+        get
+        {
+            Read(11);
+            return _assignIommuDefers;
+        }
 
-    public bool DartReleaseClearsPriv { get; init; }
+        init => _assignIommuDefers = value;
+    }
 
-    public bool OfPciChecksAts { get; init; }
+    public bool FreeDevIommuOnDefer
+    {
+        get
+        {
+            Read(12);
+            return _freeDevIommuOnDefer;
+        }
 
-    public bool AcpiReplay { get; init; }
+        init => _freeDevIommuOnDefer = value;
+    }
+
+    public InitDeviceParse InitDeviceParse
+    {
+        get
+        {
+            Read(13);
+            return _initDeviceParse;
+        }
+
+        init => _initDeviceParse = value;
+    }
+
+    public bool UseDefaultDomainDefers
+    {
+        get
+        {
+            Read(14);
+            return _useDefaultDomainDefers;
+        }
+
+        init => _useDefaultDomainDefers = value;
+    }
+
+    public DmaOpsDecision DmaOps
+    {
+        get
+        {
+            Read(15);
+            return _dmaOps;
+        }
+
+        init => _dmaOps = value;
+    }
+
+    public bool LateProbeWarning
+    {
+        get
+        {
+            Read(16);
+            return _lateProbeWarning;
+        }
+
+        init => _lateProbeWarning = value;
+    }
+
+    public DefaultTypeCombine DefaultTypeCombine
+    {
+        get
+        {
+            Read(17);
+            return _defaultTypeCombine;
+        }
+
+        init => _defaultTypeCombine = value;
+    }
+
+    public GlobalDomainType DefaultDomain
+    {
+        get
+        {
+            Read(18);
+            return _defaultDomain;
+        }
+
+        init => _defaultDomain = value;
+    }
+
+    public int DartMaxDarts
+    {
+        get
+        {
+            Read(19);
+            return _dartMaxDarts;
+        }
+
+        init => _dartMaxDarts = value;
+    }
+
+    public DartBypassRule DartBypass
+    {
+        get
+        {
+            Read(20);
+            return _dartBypass;
+        }
+
+        init => _dartBypass = value;
+    }
+
+    public bool DartCheckIas
+    {
+        get
+        {
+            Read(21);
+            return _dartCheckIas;
+        }
+
+        init => _dartCheckIas = value;
+    }
+
+    public bool DartProbeChecksFwspec
+    {
+        get
+        {
+            Read(22);
+            return _dartProbeChecksFwspec;
+        }
+
+        init => _dartProbeChecksFwspec = value;
+    }
+
+    public bool DartLockedSupport
+    {
+        get
+        {
+            Read(23);
+            return _dartLockedSupport;
+        }
+
+        init => _dartLockedSupport = value;
+    }
+
+    public bool DartReleaseClearsPriv
+    {
+        get
+        {
+            Read(24);
+            return _dartReleaseClearsPriv;
+        }
+
+        init => _dartReleaseClearsPriv = value;
+    }
+
+    public bool OfPciChecksAts
+    {
+        get
+        {
+            Read(25);
+            return _ofPciChecksAts;
+        }
+
+        init => _ofPciChecksAts = value;
+    }
+
+    public bool AcpiReplay
+    {
+        get
+        {
+            Read(26);
+            return _acpiReplay;
+        }
+
+        init => _acpiReplay = value;
+    }
 
     /// <summary>pci_dma_configure() calls pci_enable_acs() after of_dma_configure() (c41e2fb67e26, after v6.18).</summary>
-    public bool PciAcsAtDmaConfigure { get; init; }
+    public bool PciAcsAtDmaConfigure
+    {
+        get
+        {
+            Read(27);
+            return _pciAcsAtDmaConfigure;
+        }
+
+        init => _pciAcsAtDmaConfigure = value;
+    }
 
     /// <summary>arm_smmu_insert_master() fails a StreamID another master owns with -ENODEV, not -EINVAL (2d00c34d665b, v6.15).</summary>
-    public bool SmmuAliasedStreamNoDev { get; init; }
+    public bool SmmuAliasedStreamNoDev
+    {
+        get
+        {
+            Read(28);
+            return _smmuAliasedStreamNoDev;
+        }
+
+        init => _smmuAliasedStreamNoDev = value;
+    }
 
     /// <summary>
     /// arm-smmu, arm-smmu-v3 and virtio-iommu probe_device return -ENODEV unless <c>fwspec->ops</c> is their own ops
     /// (v6.6/v6.7; removed in v6.8 by e7080665c977).
     /// </summary>
-    public bool FwspecDriverChecksOps { get; init; }
+    public bool FwspecDriverChecksOps
+    {
+        get
+        {
+            Read(29);
+            return _fwspecDriverChecksOps;
+        }
+
+        init => _fwspecDriverChecksOps = value;
+    }
+
+    /// <summary>How many switches there are (bit positions in <see cref="SwitchReads.Mask"/>).</summary>
+    internal const int Count = 30;
+
+    /// <summary>A copy whose reads are recorded in <paramref name="reads"/> (copies made from it with <c>with</c> record there too).</summary>
+    public KernelSwitches Tracking(SwitchReads reads)
+    {
+        ArgumentNullException.ThrowIfNull(reads);
+        var copy = this with { };
+        copy._reads = reads;
+        return copy;
+    }
+
+    /// <summary>Whether this and <paramref name="other"/> have equal values for every switch in <paramref name="mask"/>.</summary>
+    public bool AgreesWith(KernelSwitches other, ulong mask)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        for (var bit = 0; bit < Count; bit++)
+        {
+            if ((mask & (1UL << bit)) != 0 && ValueAt(bit) != other.ValueAt(bit))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    public bool Equals(KernelSwitches? other) => other is not null && AgreesWith(other, ulong.MaxValue);
+
+    public override int GetHashCode()
+    {
+        var h = new HashCode();
+        for (var bit = 0; bit < Count; bit++)
+        {
+            h.Add(ValueAt(bit));
+        }
+
+        return h.ToHashCode();
+    }
+
+    private void Read(int bit)
+    {
+        if (_reads is { } r)
+        {
+            r.Mask |= 1UL << bit;
+        }
+    }
+
+    /// <summary>Switch number <paramref name="bit"/> as a number, without recording a read.</summary>
+    private long ValueAt(int bit) => bit switch
+    {
+        0 => (long)_probeOps,
+        1 => _configureTakesProbeLock ? 1 : 0,
+        2 => _singleIommuDriver ? 1 : 0,
+        3 => _fwspecHasOps ? 1 : 0,
+        4 => _fwspecInitDefersFirst ? 1 : 0,
+        5 => (long)_readyCheck,
+        6 => _configureReturnsOps ? 1 : 0,
+        7 => (long)_existingFwspec,
+        8 => (long)_configureCleanup,
+        9 => (long)_replay,
+        10 => _fwspecOnStack ? 1 : 0,
+        11 => _assignIommuDefers ? 1 : 0,
+        12 => _freeDevIommuOnDefer ? 1 : 0,
+        13 => (long)_initDeviceParse,
+        14 => _useDefaultDomainDefers ? 1 : 0,
+        15 => (long)_dmaOps,
+        16 => _lateProbeWarning ? 1 : 0,
+        17 => (long)_defaultTypeCombine,
+        18 => (long)_defaultDomain,
+        19 => _dartMaxDarts,
+        20 => (long)_dartBypass,
+        21 => _dartCheckIas ? 1 : 0,
+        22 => _dartProbeChecksFwspec ? 1 : 0,
+        23 => _dartLockedSupport ? 1 : 0,
+        24 => _dartReleaseClearsPriv ? 1 : 0,
+        25 => _ofPciChecksAts ? 1 : 0,
+        26 => _acpiReplay ? 1 : 0,
+        27 => _pciAcsAtDmaConfigure ? 1 : 0,
+        28 => _smmuAliasedStreamNoDev ? 1 : 0,
+        29 => _fwspecDriverChecksOps ? 1 : 0,
+        _ => throw new ArgumentOutOfRangeException(nameof(bit)),
+    };
+}
+
+/// <summary>The switches an exploration read (a bit per switch, in declaration order); one object per exploration.</summary>
+public sealed class SwitchReads
+{
+    public ulong Mask { get; internal set; }
 }
 
 /// <summary>One switch: its name, documentation, allowed values and accessors.</summary>

@@ -3,8 +3,9 @@ using System.Runtime.InteropServices;
 namespace IommuLab.Model.PageTables;
 
 /// <summary>
-/// Simulated RAM for one execution: <see cref="Size"/> bytes starting at physical address 0, backed sparsely in 4 KiB
-/// pages that are created on the first non-zero write. Unbacked RAM reads as zero; addresses at or above
+/// Simulated RAM for one execution: <see cref="Size"/> bytes starting at physical address 0, backed sparsely in
+/// 256-byte chunks that are created on the first non-zero write (a page table is mostly zero: one walk touches one
+/// entry per level, so whole 4 KiB pages would be allocated and mostly wasted once per execution). Unbacked RAM reads as zero; addresses at or above
 /// <see cref="Size"/> are outside memory, and the <c>Try</c> methods report them instead of throwing, because page
 /// tables and DMA targets may be garbage. Methods without <c>Try</c> are for the kernel's own accesses to memory it
 /// allocated; reaching outside memory there is a bug in the model and throws.
@@ -14,10 +15,11 @@ public sealed class PhysicalMemory
     /// <summary>Backing page size (bytes); independent of the IOMMU granule.</summary>
     public const ulong BackingPageSize = 4096;
 
-    private const int BackingPageShift = 12;
-    private const int WordsPerPage = (int)(BackingPageSize / sizeof(ulong));
+    private const int ChunkShift = 8;
+    private const ulong ChunkSize = 1UL << ChunkShift;
+    private const int WordsPerChunk = (int)(ChunkSize / sizeof(ulong));
 
-    private readonly Dictionary<ulong, ulong[]> _pages = new();
+    private readonly Dictionary<ulong, ulong[]> _pages = new(32);
 
     // Table walks touch the same page several times in a row.
     private ulong _lastPfn = ulong.MaxValue;
@@ -36,8 +38,8 @@ public sealed class PhysicalMemory
     /// <summary>Bytes of RAM; the highest valid address is Size - 1.</summary>
     public ulong Size { get; }
 
-    /// <summary>How many 4 KiB pages hold data (a measure of the sparse footprint).</summary>
-    public int BackedPageCount => _pages.Count;
+    /// <summary>How many 256-byte chunks hold data (a measure of the sparse footprint).</summary>
+    public int BackedChunkCount => _pages.Count;
 
     /// <summary>Whether [address, address + length) lies entirely inside memory (no wrap-around).</summary>
     public bool Contains(ulong address, ulong length) => length <= Size && address <= Size - length;
@@ -51,8 +53,8 @@ public sealed class PhysicalMemory
             return false;
         }
 
-        var page = Find(address >> BackingPageShift);
-        value = page is null ? 0 : page[(int)((address & (BackingPageSize - 1)) >> 3)];
+        var page = Find(address >> ChunkShift);
+        value = page is null ? 0 : page[(int)((address & (ChunkSize - 1)) >> 3)];
         return true;
     }
 
@@ -75,7 +77,7 @@ public sealed class PhysicalMemory
             return false;
         }
 
-        var pfn = address >> BackingPageShift;
+        var pfn = address >> ChunkShift;
         var page = Find(pfn);
         if (page is null)
         {
@@ -87,7 +89,7 @@ public sealed class PhysicalMemory
             page = Create(pfn);
         }
 
-        page[(int)((address & (BackingPageSize - 1)) >> 3)] = value;
+        page[(int)((address & (ChunkSize - 1)) >> 3)] = value;
         return true;
     }
 
@@ -110,9 +112,9 @@ public sealed class PhysicalMemory
 
         while (!destination.IsEmpty)
         {
-            var offset = (int)(address & (BackingPageSize - 1));
-            var chunk = Math.Min(destination.Length, (int)BackingPageSize - offset);
-            var page = Find(address >> BackingPageShift);
+            var offset = (int)(address & (ChunkSize - 1));
+            var chunk = Math.Min(destination.Length, (int)ChunkSize - offset);
+            var page = Find(address >> ChunkShift);
             if (page is null)
             {
                 destination[..chunk].Clear();
@@ -139,9 +141,9 @@ public sealed class PhysicalMemory
 
         while (!source.IsEmpty)
         {
-            var offset = (int)(address & (BackingPageSize - 1));
-            var chunk = Math.Min(source.Length, (int)BackingPageSize - offset);
-            var pfn = address >> BackingPageShift;
+            var offset = (int)(address & (ChunkSize - 1));
+            var chunk = Math.Min(source.Length, (int)ChunkSize - offset);
+            var pfn = address >> ChunkShift;
             var page = Find(pfn);
             if (page is not null || source[..chunk].ContainsAnyExcept((byte)0))
             {
@@ -164,9 +166,19 @@ public sealed class PhysicalMemory
             throw new InvalidOperationException($"model bug: clear of [0x{address:x}, +0x{length:x}) is unaligned or outside memory");
         }
 
-        for (var pfn = address >> BackingPageShift; pfn < (address + length) >> BackingPageShift; pfn++)
+        if ((length >> ChunkShift) > 64 + (4 * (ulong)_pages.Count))
         {
-            _pages.Remove(pfn);
+            foreach (var pfn in _pages.Keys.Where(n => n >= address >> ChunkShift && n < (address + length) >> ChunkShift).ToList())
+            {
+                _pages.Remove(pfn);
+            }
+        }
+        else
+        {
+            for (var pfn = address >> ChunkShift; pfn < (address + length) >> ChunkShift; pfn++)
+            {
+                _pages.Remove(pfn);
+            }
         }
 
         _lastPfn = ulong.MaxValue;
@@ -192,7 +204,7 @@ public sealed class PhysicalMemory
 
     private ulong[] Create(ulong pfn)
     {
-        var page = new ulong[WordsPerPage];
+        var page = new ulong[WordsPerChunk];
         _pages.Add(pfn, page);
         _lastPfn = pfn;
         _lastPage = page;

@@ -33,9 +33,16 @@ public sealed record ClusterScanOutcome(long Executions, bool Complete, Immutabl
 /// numbers terminated, objects bracketed and typed: distinct platforms give distinct byte strings, and SHA-256
 /// makes a digest collision negligible (2^-128 for a birthday collision among billions of keys). Not read by the
 /// kernel model and so left out: the file name (<see cref="Platform.Source"/>), the builder's notes and the
-/// profile's name (K66 and K67 have the same switches and share results). Memory is bounded by
-/// <see cref="MaxBytes"/> (default 64 MiB of keys and outcomes); once full, new results are not stored.
-/// Safe to use from several threads.
+/// profile's name (K66 and K67 have the same switches and share results).
+/// <para>
+/// Across profiles: each exploration records which switches the model read (<see cref="KernelSwitches.Tracking"/>).
+/// Every step of every execution is a function of the platform and the values of the switches it reads, so under
+/// a profile that agrees on all of them the same executions run and the outcome is the same; such a profile reuses
+/// the result instead of exploring again (a cluster that never reaches a deferral or a failure path reads few
+/// switches, and most profiles agree on those).
+/// </para>
+/// Memory is bounded by <see cref="MaxBytes"/> (default 64 MiB of keys and outcomes); once full, new results are not
+/// stored. Safe to use from several threads.
 /// </remarks>
 public sealed class ScanCache
 {
@@ -45,10 +52,15 @@ public sealed class ScanCache
     private const int KeyBytes = 64 + 64;
 
     private readonly ConcurrentDictionary<string, Lazy<ClusterScanOutcome>> _entries = new(StringComparer.Ordinal);
+
+    // Per cluster and exploration settings (no switches): the outcomes explored so far, with the switches they read.
+    private readonly ConcurrentDictionary<string, List<(KernelSwitches Switches, ulong Reads, ClusterScanOutcome Outcome)>> _byReads = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<Type, PropertyInfo[]> _properties = new();
     private long _bytes;
     private long _hits;
     private long _misses;
+    private long _profileHits;
+    private long _executionsRun;
 
     public ScanCache(long maxBytes = DefaultMaxBytes)
     {
@@ -67,6 +79,12 @@ public sealed class ScanCache
     public long Hits => Interlocked.Read(ref _hits);
 
     public long Misses => Interlocked.Read(ref _misses);
+
+    /// <summary>Misses answered by an exploration under another profile that agrees on every switch it read.</summary>
+    public long ProfileHits => Interlocked.Read(ref _profileHits);
+
+    /// <summary>Executions the explorations ran (the work the reuse did not save).</summary>
+    public long ExecutionsRun => Interlocked.Read(ref _executionsRun);
 
     /// <summary>The digest of a restricted cluster platform (profile-independent; computed once per cluster).</summary>
     public byte[] PlatformDigest(ClusterPlatform view)
@@ -94,17 +112,63 @@ public sealed class ScanCache
     /// <summary>The key of one cluster under one profile and the scan's exploration settings.</summary>
     public string Key(byte[] platformDigest, Profile profile, ScanOptions options)
     {
-        ArgumentNullException.ThrowIfNull(platformDigest);
         ArgumentNullException.ThrowIfNull(profile);
+        return Key(platformDigest, profile.Switches, options);
+    }
+
+    private string Key(byte[] platformDigest, KernelSwitches? switches, ScanOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(platformDigest);
         ArgumentNullException.ThrowIfNull(options);
         var w = new CanonicalWriter(_properties);
         w.Token(Convert.ToHexString(platformDigest));
-        w.Value(profile.Switches);
+        if (switches is not null)
+        {
+            w.Value(switches);
+        }
+
         w.Value(options.Granularity);
         w.Value(options.ExhaustiveBudget);
         w.Value(options.SampleBudget);
         w.Value(options.Seed);
         return Convert.ToHexString(SHA256.HashData(w.Bytes()));
+    }
+
+    /// <summary>
+    /// The outcome of the cluster with <paramref name="platformDigest"/> under <paramref name="profile"/>: stored for
+    /// these switches, else reused from a profile that agrees on every switch its exploration read, else
+    /// <paramref name="explore"/>'s (given the profile with switches that record their reads), stored.
+    /// </summary>
+    public ClusterScanOutcome GetOrExplore(byte[] platformDigest, Profile profile, ScanOptions options, Func<Profile, ClusterScanOutcome> explore)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        ArgumentNullException.ThrowIfNull(explore);
+        var shared = Key(platformDigest, (KernelSwitches?)null, options);
+        return GetOrExplore(Key(platformDigest, profile.Switches, options), () =>
+        {
+            var known = _byReads.GetOrAdd(shared, static _ => []);
+            lock (known)
+            {
+                foreach (var (switches, reads, outcome) in known)
+                {
+                    if (switches.AgreesWith(profile.Switches, reads))
+                    {
+                        Interlocked.Increment(ref _profileHits);
+                        return outcome;
+                    }
+                }
+            }
+
+            var tracker = new SwitchReads();
+            var explored = explore(profile with { Switches = profile.Switches.Tracking(tracker) });
+            Interlocked.Add(ref _executionsRun, explored.Executions);
+            lock (known)
+            {
+                known.Add((profile.Switches, tracker.Mask, explored));
+            }
+
+            return explored;
+        });
     }
 
     /// <summary>

@@ -303,10 +303,9 @@ public static class ScanRunner
 
         view ??= new ClusterView(ClusterPlatform.Of(platform, cluster), null);
         var restricted = view.Platform;
-        var system = new KernelSystem(restricted.Platform, profile, options.Granularity, restricted.Cluster);
         if (cache is null)
         {
-            return Verdicts(system, options);
+            return Verdicts(new KernelSystem(restricted.Platform, profile, options.Granularity, restricted.Cluster), options);
         }
 
         if (view.Digest is null)
@@ -314,7 +313,7 @@ public static class ScanRunner
             view = view with { Digest = cache.PlatformDigest(restricted) };
         }
 
-        return cache.GetOrExplore(cache.Key(view.Digest!, profile, options), () => Verdicts(system, options));
+        return cache.GetOrExplore(view.Digest!, profile, options, tracked => Verdicts(new KernelSystem(restricted.Platform, tracked, options.Granularity, restricted.Cluster), options));
     }
 
     /// <summary>

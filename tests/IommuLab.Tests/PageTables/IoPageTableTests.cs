@@ -85,15 +85,24 @@ public sealed class IoPageTableTests
         Assert.True(memory.TryReadU64(0x12_3456_7000, out var value));
         Assert.Equal(0UL, value);
         Assert.True(memory.TryWriteU64(0x12_3456_7008, 0));
-        Assert.Equal(0, memory.BackedPageCount);
+        Assert.Equal(0, memory.BackedChunkCount);
         Assert.True(memory.TryWrite(0xFFE, [1, 2, 3, 4]));
-        Assert.Equal(2, memory.BackedPageCount);
+        Assert.Equal(2, memory.BackedChunkCount);
         var back = new byte[6];
         Assert.True(memory.TryRead(0xFFD, back));
         Assert.Equal(new byte[] { 0, 1, 2, 3, 4, 0 }, back);
         Assert.False(memory.TryReadU64(1UL << 40, out _));
         Assert.False(memory.TryWrite((1UL << 40) - 2, [1, 2, 3]));
         Assert.False(memory.TryReadU64(0x1004, out _));
+
+        // Clearing a page drops every chunk in it, and only those.
+        memory.WriteU64(0x2000, 7);
+        memory.WriteU64(0x2FF8, 8);
+        Assert.Equal(4, memory.BackedChunkCount);
+        memory.Clear(0x2000, 0x1000);
+        Assert.Equal(2, memory.BackedChunkCount);
+        Assert.Equal(0UL, memory.ReadU64(0x2FF8));
+        Assert.Equal(0x04UL << 8 | 0x03, memory.ReadU64(0x1000) & 0xFFFF);
     }
 
     [Fact]

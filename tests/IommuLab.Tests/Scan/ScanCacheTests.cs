@@ -109,6 +109,49 @@ public sealed class ScanCacheTests : IDisposable
     }
 
     [Fact]
+    public void A_profile_agreeing_on_every_switch_an_exploration_read_reuses_it_and_one_that_differs_explores_again()
+    {
+        // smmu-v3: no deferral, no second IOMMU, so Hector's fix #1 (AssignIommuDefers) is never consulted.
+        var jgg = new[] { Profiles.Find("JGG2")!, Profiles.Find("JGG2+F1")! };
+        var cache = new ScanCache();
+        var plain = ScanRunner.ScanFile(KernelRun.FixturePath("smmu-v3.dts"), new ScanOptions { Profiles = jgg }, cache);
+        Assert.True(cache.ProfileHits > 0);
+        Assert.Equal(cache.Misses - cache.ProfileHits, plain.Profiles[0].Proved + plain.Profiles[0].Sampled);
+
+        // usb-two-darts (spec S1): the fix is read on the late-second-DART path and changes the verdicts there, so
+        // JGG2+F1 must be explored again, not answered from JGG2.
+        cache = new ScanCache();
+        var s1 = ScanRunner.ScanFile(KernelRun.FixturePath("usb-two-darts.dts"), new ScanOptions { Profiles = jgg }, cache);
+        Assert.Equal(0, cache.ProfileHits);
+        Assert.NotEqual(string.Join("|", s1.Profiles[0].Violations), string.Join("|", s1.Profiles[1].Violations));
+        var uncached = ScanRunner.ScanFile(KernelRun.FixturePath("usb-two-darts.dts"), new ScanOptions { Profiles = jgg, Memoize = false });
+        Assert.Equal(uncached.Profiles.Select(p => string.Join("|", p.Violations)), s1.Profiles.Select(p => string.Join("|", p.Violations)));
+    }
+
+    [Fact]
+    public void Tracked_switches_record_what_the_model_reads_and_compare_by_value()
+    {
+        var reads = new SwitchReads();
+        var tracked = Profiles.K616.Switches.Tracking(reads);
+        Assert.Equal(0UL, reads.Mask);
+        Assert.Equal(Profiles.K616.Switches, tracked);
+        Assert.Equal(Profiles.K616.Switches.GetHashCode(), tracked.GetHashCode());
+        _ = tracked.ReadyCheck;
+        var one = reads.Mask;
+        Assert.Equal(1, System.Numerics.BitOperations.PopCount(one));
+
+        // A copy made from the tracked switches records into the same tracker.
+        var copy = tracked with { DartMaxDarts = 2 };
+        _ = copy.AcpiReplay;
+        Assert.Equal(2, System.Numerics.BitOperations.PopCount(reads.Mask));
+
+        // K615 differs from K616 in ReadyCheck: they agree on everything else, not on what was read.
+        Assert.False(Profiles.K615.Switches.AgreesWith(Profiles.K616.Switches, one));
+        Assert.True(Profiles.K615.Switches.AgreesWith(Profiles.K616.Switches, reads.Mask & ~one));
+        Assert.NotEqual(Profiles.K615.Switches, Profiles.K616.Switches);
+    }
+
+    [Fact]
     public void A_full_cache_stores_nothing_more_and_the_scan_gives_the_same_result()
     {
         var tiny = new ScanCache(maxBytes: 0);
