@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Engines;
+using BenchmarkDotNet.Jobs;
 using IommuLab.Firmware.Lint;
 using IommuLab.Model.Kernel;
 using IommuLab.Model.Scan;
@@ -16,9 +18,20 @@ namespace IommuLab.Benchmarks;
 /// user runs it). The scans explore each cluster on its restricted platform and reuse identical clusters' results
 /// (the defaults); the NoCache row turns the reuse off.
 /// </summary>
-[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 0, iterationCount: 1)]
+[Config(typeof(AsTheCliRuns))]
 public class ScanBenchmarks
 {
+    /// <summary>One cold iteration, with the runtime settings the CLI ships (its csproj turns TieredPGO off).</summary>
+    private sealed class AsTheCliRuns : ManualConfig
+    {
+        public AsTheCliRuns() => AddJob(Job.Default
+            .WithStrategy(RunStrategy.Monitoring)
+            .WithLaunchCount(1)
+            .WithWarmupCount(0)
+            .WithIterationCount(1)
+            .WithEnvironmentVariables(new EnvironmentVariable("DOTNET_TieredPGO", "0")));
+    }
+
     private IReadOnlyList<string> _files = [];
     private IReadOnlyList<string> _dtbs = [];
 

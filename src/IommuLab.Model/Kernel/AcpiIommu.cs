@@ -22,7 +22,7 @@ public sealed partial class Kernel
             return (await JggAcpiIommuConfigureId(dev), null);
         }
 
-        var locked = Switches.ConfigureTakesProbeLock;
+        var locked = ConfigureTakesProbeLock;
         if (locked)
         {
             await Sched.Lock(ProbeLock);

@@ -50,6 +50,14 @@ public sealed partial class Kernel
 
     public KernelSwitches Switches { get; }
 
+    /// <summary>
+    /// Whether of_iommu_configure()/acpi_iommu_configure_id() hold the probe lock (switch ConfigureTakesProbeLock).
+    /// Only lock operations depend on it. A coarse step takes and releases its locks inside itself, where no other
+    /// step runs and no label shows them, so in coarse mode the value changes nothing and is not counted as read
+    /// (a scan then explores K66 and K67 once: <see cref="SwitchReads"/>). Fine mode interleaves at the lock: read.
+    /// </summary>
+    internal bool ConfigureTakesProbeLock => Sched.Mode == SchedulerMode.Fine ? Switches.ConfigureTakesProbeLock : Switches.ConfigureTakesProbeLockUnrecorded;
+
     public Scheduler Sched { get; }
 
     public IReadOnlyList<Device> Devices { get; }

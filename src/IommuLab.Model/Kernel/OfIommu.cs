@@ -25,7 +25,7 @@ public sealed partial class Kernel
             return (await JggOfIommuConfigure(dev), null);
         }
 
-        var locked = Switches.ConfigureTakesProbeLock;
+        var locked = ConfigureTakesProbeLock;
         if (locked)
         {
             await Sched.Lock(ProbeLock);
@@ -489,7 +489,7 @@ public sealed partial class Kernel
             return Errno.ENODEV;
         }
 
-        var locked = Switches.ConfigureTakesProbeLock;
+        var locked = ConfigureTakesProbeLock;
         if (locked)
         {
             await Sched.Lock(ProbeLock);

@@ -499,6 +499,9 @@ public sealed record KernelSwitches
         init => _fwspecDriverChecksOps = value;
     }
 
+    /// <summary>ConfigureTakesProbeLock without recording a read (for <see cref="Kernel.ConfigureTakesProbeLock"/> only).</summary>
+    internal bool ConfigureTakesProbeLockUnrecorded => _configureTakesProbeLock;
+
     /// <summary>How many switches there are (bit positions in <see cref="SwitchReads.Mask"/>).</summary>
     internal const int Count = 30;
 

@@ -33,7 +33,7 @@ public sealed record ClusterScanOutcome(long Executions, bool Complete, Immutabl
 /// numbers terminated, objects bracketed and typed: distinct platforms give distinct byte strings, and SHA-256
 /// makes a digest collision negligible (2^-128 for a birthday collision among billions of keys). Not read by the
 /// kernel model and so left out: the file name (<see cref="Platform.Source"/>), the builder's notes and the
-/// profile's name (K66 and K67 have the same switches and share results).
+/// profile's name.
 /// <para>
 /// Across profiles: each exploration records which switches the model read (<see cref="KernelSwitches.Tracking"/>).
 /// Every step of every execution is a function of the platform and the values of the switches it reads, so under

@@ -129,6 +129,34 @@ public sealed class ScanCacheTests : IDisposable
     }
 
     [Fact]
+    public void The_probe_lock_switch_counts_as_read_only_where_steps_interleave_so_a_coarse_scan_explores_K66_and_K67_once()
+    {
+        var probe = new SwitchReads();
+        _ = Profiles.K67.Switches.Tracking(probe).ConfigureTakesProbeLock;
+        var lockBit = probe.Mask;
+
+        var path = KernelRun.FixturePath("usb-two-darts.dts");
+        var tree = DeviceTreeLoader.Load(File.ReadAllBytes(path), path, FirmwareLimitsDefault);
+        var platform = DtPlatformBuilder.Build(tree, new PlatformKnobs(), []).Platform!;
+        var cluster = Clusters.Of(platform).First();
+        ulong ReadsUnder(Granularity g)
+        {
+            var reads = new SwitchReads();
+            var tracked = Profiles.K67 with { Switches = Profiles.K67.Switches.Tracking(reads) };
+            ScanRunner.Verdicts(new KernelSystem(platform, tracked, g, cluster), new ScanOptions { ExhaustiveBudget = 20, SampleBudget = 0 });
+            return reads.Mask;
+        }
+
+        Assert.Equal(0UL, ReadsUnder(Granularity.Coarse) & lockBit);
+        Assert.Equal(lockBit, ReadsUnder(Granularity.Fine) & lockBit);
+
+        var cache = new ScanCache();
+        var scan = ScanRunner.ScanFile(path, new ScanOptions { Profiles = [Profiles.K66, Profiles.K67] }, cache);
+        Assert.Equal(scan.Clusters, cache.ProfileHits);
+        Assert.Equal(string.Join("|", scan.Profiles[0].Violations), string.Join("|", scan.Profiles[1].Violations));
+    }
+
+    [Fact]
     public void Tracked_switches_record_what_the_model_reads_and_compare_by_value()
     {
         var reads = new SwitchReads();
