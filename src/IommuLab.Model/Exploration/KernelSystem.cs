@@ -119,7 +119,8 @@ public sealed class KernelSystemRun : IExplorableRun
     {
         _system = system;
         var fine = system.Granularity == Granularity.Fine;
-        Sched = new Scheduler(fine ? SchedulerMode.Fine : SchedulerMode.Coarse, fine ? new FirstEnabled() : null, record: true);
+        // Boot passes about 20 points per device (of_platform_populate plus the notifiers).
+        Sched = new Scheduler(fine ? SchedulerMode.Fine : SchedulerMode.Coarse, fine ? new FirstEnabled() : null, record: true, capacity: 32 * system.Platform.Devices.Count);
         Kernel = new Kernel.Kernel(system.Platform, system.Profile.Switches, Sched);
         _workItem = Sched.Mutex(new KObject(ObjectKind.WorkItem, 0), "deferred_probe_work");
         var k = Kernel;

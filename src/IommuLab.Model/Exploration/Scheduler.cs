@@ -132,7 +132,11 @@ public sealed class Scheduler
     private readonly IThreadChooser? _chooser;
     private readonly List<(int Thread, Access Access)>? _steps;
 
-    public Scheduler(SchedulerMode mode, IThreadChooser? chooser = null, bool record = false)
+    /// <param name="mode">Coarse (each thread runs to completion) or fine (a step per scheduling point).</param>
+    /// <param name="chooser">Picks the next thread in fine mode.</param>
+    /// <param name="record">Record every point (<see cref="Steps"/>) for the explorer.</param>
+    /// <param name="capacity">Points expected in one step or boot (sizes the record once, instead of growing it each execution).</param>
+    public Scheduler(SchedulerMode mode, IThreadChooser? chooser = null, bool record = false, int capacity = 0)
     {
         if (mode == SchedulerMode.Fine && chooser is null)
         {
@@ -141,7 +145,7 @@ public sealed class Scheduler
 
         Mode = mode;
         _chooser = chooser;
-        _steps = record ? [] : null;
+        _steps = record ? new(capacity) : null;
     }
 
     public SchedulerMode Mode { get; }

@@ -5,7 +5,8 @@ namespace IommuLab.Model.PageTables;
 /// <summary>
 /// Simulated RAM for one execution: <see cref="Size"/> bytes starting at physical address 0, backed sparsely in
 /// 256-byte chunks that are created on the first non-zero write (a page table is mostly zero: one walk touches one
-/// entry per level, so whole 4 KiB pages would be allocated and mostly wasted once per execution). Unbacked RAM reads as zero; addresses at or above
+/// entry per level, so whole 4 KiB pages would be allocated and mostly wasted once per execution), indexed by 4 KiB
+/// page so that dropping a page is one lookup. Unbacked RAM reads as zero; addresses at or above
 /// <see cref="Size"/> are outside memory, and the <c>Try</c> methods report them instead of throwing, because page
 /// tables and DMA targets may be garbage. Methods without <c>Try</c> are for the kernel's own accesses to memory it
 /// allocated; reaching outside memory there is a bug in the model and throws.
@@ -15,15 +16,19 @@ public sealed class PhysicalMemory
     /// <summary>Backing page size (bytes); independent of the IOMMU granule.</summary>
     public const ulong BackingPageSize = 4096;
 
+    private const int PageShift = 12;
     private const int ChunkShift = 8;
     private const ulong ChunkSize = 1UL << ChunkShift;
     private const int WordsPerChunk = (int)(ChunkSize / sizeof(ulong));
+    private const int ChunksPerPage = 1 << (PageShift - ChunkShift);
 
-    private readonly Dictionary<ulong, ulong[]> _pages = new(32);
+    // 4 KiB page number -> its chunks (null: reads as zero).
+    private readonly Dictionary<ulong, ulong[]?[]> _pages = new(16);
+    private int _chunks;
 
-    // Table walks touch the same page several times in a row.
-    private ulong _lastPfn = ulong.MaxValue;
-    private ulong[]? _lastPage;
+    // Table walks touch the same chunk several times in a row.
+    private ulong _lastChunk = ulong.MaxValue;
+    private ulong[]? _lastData;
 
     public PhysicalMemory(ulong size)
     {
@@ -39,7 +44,7 @@ public sealed class PhysicalMemory
     public ulong Size { get; }
 
     /// <summary>How many 256-byte chunks hold data (a measure of the sparse footprint).</summary>
-    public int BackedChunkCount => _pages.Count;
+    public int BackedChunkCount => _chunks;
 
     /// <summary>Whether [address, address + length) lies entirely inside memory (no wrap-around).</summary>
     public bool Contains(ulong address, ulong length) => length <= Size && address <= Size - length;
@@ -166,48 +171,69 @@ public sealed class PhysicalMemory
             throw new InvalidOperationException($"model bug: clear of [0x{address:x}, +0x{length:x}) is unaligned or outside memory");
         }
 
-        if ((length >> ChunkShift) > 64 + (4 * (ulong)_pages.Count))
+        var first = address >> PageShift;
+        var end = (address + length) >> PageShift;
+        if (end - first > 64 + (4 * (ulong)_pages.Count))
         {
-            foreach (var pfn in _pages.Keys.Where(n => n >= address >> ChunkShift && n < (address + length) >> ChunkShift).ToList())
+            foreach (var pfn in _pages.Keys.Where(n => n >= first && n < end).ToList())
             {
-                _pages.Remove(pfn);
+                Drop(pfn);
             }
         }
         else
         {
-            for (var pfn = address >> ChunkShift; pfn < (address + length) >> ChunkShift; pfn++)
+            for (var pfn = first; pfn < end; pfn++)
             {
-                _pages.Remove(pfn);
+                Drop(pfn);
             }
         }
 
-        _lastPfn = ulong.MaxValue;
-        _lastPage = null;
+        _lastChunk = ulong.MaxValue;
+        _lastData = null;
     }
 
-    private ulong[]? Find(ulong pfn)
+    private void Drop(ulong pfn)
     {
-        if (pfn == _lastPfn)
+        if (_pages.Remove(pfn, out var slots))
         {
-            return _lastPage;
+            foreach (var c in slots)
+            {
+                _chunks -= c is null ? 0 : 1;
+            }
+        }
+    }
+
+    private ulong[]? Find(ulong chunk)
+    {
+        if (chunk == _lastChunk)
+        {
+            return _lastData;
         }
 
-        if (!_pages.TryGetValue(pfn, out var page))
+        if (!_pages.TryGetValue(chunk >> (PageShift - ChunkShift), out var slots) || slots[(int)(chunk & (ChunksPerPage - 1))] is not { } data)
         {
             return null; // not cached: a later write may create it
         }
 
-        _lastPfn = pfn;
-        _lastPage = page;
-        return page;
+        _lastChunk = chunk;
+        _lastData = data;
+        return data;
     }
 
-    private ulong[] Create(ulong pfn)
+    private ulong[] Create(ulong chunk)
     {
-        var page = new ulong[WordsPerChunk];
-        _pages.Add(pfn, page);
-        _lastPfn = pfn;
-        _lastPage = page;
-        return page;
+        var pfn = chunk >> (PageShift - ChunkShift);
+        if (!_pages.TryGetValue(pfn, out var slots))
+        {
+            slots = new ulong[]?[ChunksPerPage];
+            _pages.Add(pfn, slots);
+        }
+
+        var data = new ulong[WordsPerChunk];
+        slots[(int)(chunk & (ChunksPerPage - 1))] = data;
+        _chunks++;
+        _lastChunk = chunk;
+        _lastData = data;
+        return data;
     }
 }

@@ -143,10 +143,9 @@ public sealed class ScanCache
     {
         ArgumentNullException.ThrowIfNull(profile);
         ArgumentNullException.ThrowIfNull(explore);
-        var shared = Key(platformDigest, (KernelSwitches?)null, options);
         return GetOrExplore(Key(platformDigest, profile.Switches, options), () =>
         {
-            var known = _byReads.GetOrAdd(shared, static _ => []);
+            var known = _byReads.GetOrAdd(Key(platformDigest, (KernelSwitches?)null, options), static _ => []);
             lock (known)
             {
                 foreach (var (switches, reads, outcome) in known)
