@@ -61,6 +61,12 @@ public sealed class KernelSystem : IExplorable
     /// <summary>Record a state snapshot after every step (replay), not only the outcome.</summary>
     public bool Narrate { get; }
 
+    /// <summary>
+    /// Skip formatting trace, debug and info log lines (<see cref="Kernel.Kernel.KeepsLogText"/>): for a caller that
+    /// reads only the outcome, its facts and violations, as a scan does.
+    /// </summary>
+    public bool QuietLog { get; init; }
+
     internal ImmutableHashSet<string> Paths { get; }
 
     /// <summary>The DT host bridges' scans that add this cluster's PCI consumers (<see cref="DeviceAddOrder.Scans"/>).</summary>
@@ -121,7 +127,7 @@ public sealed class KernelSystemRun : IExplorableRun
         var fine = system.Granularity == Granularity.Fine;
         // Boot passes about 20 points per device (of_platform_populate plus the notifiers).
         Sched = new Scheduler(fine ? SchedulerMode.Fine : SchedulerMode.Coarse, fine ? new FirstEnabled() : null, record: true, capacity: 32 * system.Platform.Devices.Count);
-        Kernel = new Kernel.Kernel(system.Platform, system.Profile.Switches, Sched);
+        Kernel = new Kernel.Kernel(system.Platform, system.Profile.Switches, Sched) { KeepsLogText = !system.QuietLog || system.Narrate };
         _workItem = Sched.Mutex(new KObject(ObjectKind.WorkItem, 0), "deferred_probe_work");
         var k = Kernel;
 

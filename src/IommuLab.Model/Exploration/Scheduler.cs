@@ -301,11 +301,15 @@ public sealed class Scheduler
     private readonly Dictionary<KObject, KMutex> _locks = [];
 
     /// <summary>Creates (once) the lock with this identity.</summary>
-    public KMutex Mutex(KObject identity, string name)
+    public KMutex Mutex(KObject identity, string name) => Mutex(identity, _ => name);
+
+    /// <summary>Creates (once) the lock with this identity, naming it only then (a lock is looked up far more often than made).</summary>
+    public KMutex Mutex(KObject identity, Func<KObject, string> name)
     {
+        ArgumentNullException.ThrowIfNull(name);
         if (!_locks.TryGetValue(identity, out var m))
         {
-            m = new KMutex(identity, name);
+            m = new KMutex(identity, name(identity));
             _locks.Add(identity, m);
         }
 

@@ -274,11 +274,13 @@ public sealed partial class Kernel
             return Errno.Ok;
         }
 
-        var (ret, usedOps) = await IommuInitDevice(dev, ops, callerFwspec);
+        var (ret, initOps) = await IommuInitDevice(dev, ops, callerFwspec);
         if (ret.IsError)
         {
             return ret;
         }
+
+        var usedOps = initOps ?? throw new InvalidOperationException($"model bug: iommu_init_device() succeeded for {dev.Name} without ops");
 
         await Read(ObjectKind.DevDriver, dev.Index);
         if (Switches.LateProbeWarning && dev.HasDriverSet)
@@ -293,7 +295,7 @@ public sealed partial class Kernel
         await Sched.Lock(m);
         await Write(ObjectKind.Group, group.Id);
         group.Devices.Add(dev);
-        Log(EventLevel.Info, dev, "__iommu_probe_device", $"Adding to iommu group {group.Id} ({usedOps!.Name}, primary {dev.Iommu?.IommuDev?.Name}, {DescribePriv(dev.Iommu?.Priv)})");
+        Log(EventLevel.Info, dev, "__iommu_probe_device", $"Adding to iommu group {group.Id} ({usedOps.Name}, primary {dev.Iommu?.IommuDev?.Name}, {DescribePriv(dev.Iommu?.Priv)})");
         if (group.Domain is not null)
         {
             ret = await usedOps.AttachDev(group.Domain, dev);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using IommuLab.Model.Drivers;
 using IommuLab.Model.Exploration;
 
@@ -110,6 +111,17 @@ public sealed partial class Kernel
     internal void Log(EventLevel level, Device? dev, string function, string message) =>
         _events.Add(new KernelEvent(_events.Count, Step, Sched.Current?.Name ?? "-", level, dev?.Name, function, message));
 
+    /// <summary>The same, formatting an interpolated message only when it is kept (<see cref="KeepsLogText"/>).</summary>
+    internal void Log(EventLevel level, Device? dev, string function, [InterpolatedStringHandlerArgument("", "level")] ref KernelLogMessage message) =>
+        Log(level, dev, function, message.ToStringAndClear());
+
+    /// <summary>
+    /// Whether trace, debug and info events keep their text. A scan's exploration never shows them (violations are
+    /// built from the state, and the I4 check reads only warnings), so it turns this off and skips formatting them;
+    /// the events themselves, their order and levels stay. Warnings and errors always keep their text.
+    /// </summary>
+    public bool KeepsLogText { get; set; } = true;
+
     internal Point Read(ObjectKind kind, int id = 0) => Sched.At(new KObject(kind, id), AccessKind.Read);
 
     /// <summary>A read whose value this thread only compares with its own later read (a coarse step never observes it).</summary>
@@ -117,7 +129,7 @@ public sealed partial class Kernel
 
     internal Point Write(ObjectKind kind, int id = 0) => Sched.At(new KObject(kind, id), AccessKind.Write);
 
-    internal KMutex GroupMutex(IommuGroup g) => Sched.Mutex(new KObject(ObjectKind.GroupMutex, g.Id), $"group {g.Id} mutex");
+    internal KMutex GroupMutex(IommuGroup g) => Sched.Mutex(new KObject(ObjectKind.GroupMutex, g.Id), static o => $"group {o.Id} mutex");
 
     internal int EventIndex => _events.Count;
 

@@ -298,14 +298,14 @@ public static class ScanRunner
     {
         if (options.Granularity != Granularity.Coarse || options.BootWholePlatform)
         {
-            return Verdicts(new KernelSystem(platform, profile, options.Granularity, cluster), options);
+            return Verdicts(new KernelSystem(platform, profile, options.Granularity, cluster) { QuietLog = true }, options);
         }
 
         view ??= new ClusterView(ClusterPlatform.Of(platform, cluster), null);
         var restricted = view.Platform;
         if (cache is null)
         {
-            return Verdicts(new KernelSystem(restricted.Platform, profile, options.Granularity, restricted.Cluster), options);
+            return Verdicts(new KernelSystem(restricted.Platform, profile, options.Granularity, restricted.Cluster) { QuietLog = true }, options);
         }
 
         if (view.Digest is null)
@@ -313,7 +313,7 @@ public static class ScanRunner
             view = view with { Digest = cache.PlatformDigest(restricted) };
         }
 
-        return cache.GetOrExplore(view.Digest!, profile, options, tracked => Verdicts(new KernelSystem(restricted.Platform, tracked, options.Granularity, restricted.Cluster), options));
+        return cache.GetOrExplore(view.Digest!, profile, options, tracked => Verdicts(new KernelSystem(restricted.Platform, tracked, options.Granularity, restricted.Cluster) { QuietLog = true }, options));
     }
 
     /// <summary>

@@ -157,6 +157,47 @@ public sealed class ScanCacheTests : IDisposable
     }
 
     [Fact]
+    public void A_quiet_log_drops_only_the_text_of_lines_below_warning_and_changes_no_verdict()
+    {
+        var path = KernelRun.FixturePath("usb-two-darts.dts");
+        var tree = DeviceTreeLoader.Load(File.ReadAllBytes(path), path, FirmwareLimitsDefault);
+        var platform = DtPlatformBuilder.Build(tree, new PlatformKnobs(), []).Platform!;
+        var cluster = Clusters.Of(platform).First();
+        var loud = new KernelSystem(platform, Profiles.K68, Granularity.Coarse, cluster);
+        var quiet = new KernelSystem(platform, Profiles.K68, Granularity.Coarse, cluster) { QuietLog = true };
+        var options = new ScanOptions();
+        var a = ScanRunner.Verdicts(loud, options);
+        var b = ScanRunner.Verdicts(quiet, options);
+        Assert.Equal(a.Executions, b.Executions);
+        Assert.Equal(a.Violations.ToArray(), b.Violations.ToArray());
+        Assert.NotEmpty(a.Violations);
+
+        List<KernelEvent> Events(KernelSystem system)
+        {
+            var run = (KernelSystemRun)system.Start();
+            for (var p = 0; p < run.Processes.Count; p++)
+            {
+                while (run.IsEnabled(p))
+                {
+                    run.Step(p);
+                }
+            }
+
+            run.Finish();
+            return [.. run.Kernel.Events];
+        }
+
+        var full = Events(loud);
+        var terse = Events(quiet);
+        Assert.Equal(full.Select(e => (e.Level, e.Device, e.Function)), terse.Select(e => (e.Level, e.Device, e.Function)));
+        Assert.Contains(full, e => e.Level == EventLevel.Trace && e.Message.Length > 0);
+        // Interpolated lines below warnings are not formatted; constant texts cost nothing and stay.
+        Assert.All(full.Zip(terse), x => Assert.True(x.Second.Message == x.First.Message || (x.Second.Message.Length == 0 && x.First.Level < EventLevel.Warn)));
+        Assert.Contains(terse, e => e.Message.Length == 0);
+        Assert.Equal(full.Where(e => e.Level >= EventLevel.Warn).Select(e => e.Message), terse.Where(e => e.Level >= EventLevel.Warn).Select(e => e.Message));
+    }
+
+    [Fact]
     public void Tracked_switches_record_what_the_model_reads_and_compare_by_value()
     {
         var reads = new SwitchReads();
