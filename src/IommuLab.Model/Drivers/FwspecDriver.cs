@@ -14,8 +14,11 @@ public sealed record FwspecDriverModel(
     /// <summary>arm-smmu-v3: -ERANGE beyond the stream table, -EINVAL for a SID another master already owns.</summary>
     public static FwspecDriverModel SmmuV3 { get; } = new("arm-smmu-v3", true, true, false, false);
 
-    /// <summary>arm-smmu (v1/v2/MMU-500): fwid = SID | mask &lt;&lt; 16; masters sharing a stream entry share its group.</summary>
-    public static FwspecDriverModel Smmu { get; } = new("arm-smmu", true, false, true, true);
+    /// <summary>
+    /// arm-smmu (v1/v2/MMU-500): fwid = SID | mask &lt;&lt; 16; masters sharing a stream entry share its group. Its
+    /// range check is on the SMR field widths (<see cref="FwspecDriver.SmrFieldMask"/>), not a stream table.
+    /// </summary>
+    public static FwspecDriverModel Smmu { get; } = new("arm-smmu", false, false, true, true);
 
     /// <summary>virtio-iommu: endpoint IDs, one group per device.</summary>
     public static FwspecDriverModel Virtio { get; } = new("virtio-iommu", false, false, false, false);
@@ -150,6 +153,18 @@ public sealed class FwspecDriver(Kernel.Kernel kernel, FwspecDriverModel model) 
     }
 
     /// <summary>
+    /// arm-smmu's smmu->streamid_mask and smr_mask_mask: 2^NUMSIDB - 1 from SMMU_IDR0 (knob <c>num-streams</c>; 16
+    /// bits when not given, the widest SMR), which arm_smmu_test_smr_masks() confirms by writing SMR0 and reading it
+    /// back; both fields are modelled as wide as the stream IDs.
+    /// </summary>
+    internal static uint SmrFieldMask(IommuInstanceInfo info)
+    {
+        ArgumentNullException.ThrowIfNull(info);
+        var streams = System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(1, info.NumStreams));
+        return (uint)Math.Min(streams, 1u << 16) - 1;
+    }
+
+    /// <summary>
     /// The stream ID in a fwspec ID: arm-smmu packs the SMR mask above bit 16 (ARM_SMMU_SMR_ID is bits 0-15);
     /// arm-smmu-v3 and virtio-iommu IDs are whole 32-bit StreamIDs / endpoint IDs.
     /// </summary>
@@ -186,6 +201,23 @@ public sealed class FwspecDriver(Kernel.Kernel kernel, FwspecDriverModel model) 
         {
             K.Log(EventLevel.Warn, dev, "arm_smmu_probe_device", "priv already set: -EBUSY");
             return (null, Errno.EBUSY);
+        }
+
+        // arm_smmu_probe_device(): every SID and SMR mask must fit the SMR fields, before anything is allocated.
+        if (Model.MaskCell)
+        {
+            var fields = SmrFieldMask(inst.Info);
+            foreach (var id in fw.Ids)
+            {
+                var (sid, mask) = (id & 0xffff, id >> 16);
+                if ((sid & ~fields) != 0 || (mask & ~fields) != 0)
+                {
+                    K.Log(EventLevel.Error, dev, "arm_smmu_probe_device", (sid & ~fields) != 0
+                        ? $"stream ID 0x{sid:x} out of range for SMMU (0x{fields:x})"
+                        : $"SMR mask 0x{mask:x} out of range for SMMU (0x{fields:x})");
+                    return (null, Errno.EINVAL);
+                }
+            }
         }
 
         var st = StateOf(inst);

@@ -68,4 +68,37 @@ public sealed class SmmuMaskI3Tests
         Assert.False(plenty.Logged("arm_smmu_find_sme", "-ENOSPC"));
         Assert.Equal("T/iommu-dma", plenty.ClassAndDma("etr"));
     }
+
+    [Theory]
+    [InlineData("K66")]
+    [InlineData("K68")]
+    [InlineData("K616")]
+    public void An_arm_smmu_refuses_a_stream_id_or_smr_mask_wider_than_its_smr_fields_with_einval(string profile)
+    {
+        // num-streams is SMMU_IDR0.NUMSIDB for arm-smmu: 2048 stream IDs give 11-bit SMR fields (0x7ff). venus (0xc00)
+        // is out of range; etr (0x4a0 mask 0x20) fits. Before K615 the walk skips venus and etr is translated; from
+        // K615 the walk's -EINVAL fails the SMMU's registration (I12) and etr waits for it.
+        var r = KernelRun.Run("smmu-500-masked.dts", profile, "REG(apps_smmu) PROBE(venus) PROBE(etr)", knobs: ["apps_smmu.num-streams=2048"]);
+        Assert.True(r.Logged("arm_smmu_probe_device", "stream ID 0xc00 out of range for SMMU (0x7ff)"));
+        Assert.NotEqual("T/iommu-dma", r.ClassAndDma("venus"));
+        if (profile == "K616")
+        {
+            Assert.Contains("I12", r.Violated(), StringComparison.Ordinal);
+            Assert.Equal("W/-", r.ClassAndDma("etr"));
+        }
+        else
+        {
+            Assert.Equal("T/iommu-dma", r.ClassAndDma("etr"));
+        }
+
+        // A node-wide stream-match-mask of 0x7c00 does not fit 14-bit fields (0x3fff), though SID 0x400 does.
+        var m = KernelRun.Run("smmu-500-stream-match-mask.dts", profile, "REG(smmu) PROBE(dma_a)", knobs: ["smmu.num-streams=16384"]);
+        Assert.True(m.Logged("arm_smmu_probe_device", "SMR mask 0x7c00 out of range for SMMU (0x3fff)"));
+        Assert.NotEqual("T/iommu-dma", m.ClassAndDma("dma_a"));
+
+        // Without the knob the fields are 16 bits wide: nothing is refused.
+        var wide = KernelRun.Run("smmu-500-stream-match-mask.dts", profile, "REG(smmu) PROBE(dma_a)");
+        Assert.False(wide.Logged("arm_smmu_probe_device", "out of range"));
+        Assert.Equal("T/iommu-dma", wide.ClassAndDma("dma_a"));
+    }
 }
