@@ -496,6 +496,14 @@ public sealed class FwspecDriver(Kernel.Kernel kernel, FwspecDriverModel model) 
         }
     }
 
+    public override StreamState? Stream(IommuInstance inst, uint sid)
+    {
+        ArgumentNullException.ThrowIfNull(inst);
+        return inst.DriverData is FwspecInstanceState st && st.Streams.TryGetValue(sid, out var s)
+            ? new StreamState((int)sid, s.Mode, s.Ttbr, s.Owner.Group?.Id)
+            : null;
+    }
+
     public override IReadOnlyList<(IommuInstance Instance, uint Id)> Configured(Device dev) =>
         dev.Iommu?.Fwspec is { Fwnode: { } inst } fw ? [.. fw.Ids.Select(i => (inst, StreamOf(i)))] : [];
 

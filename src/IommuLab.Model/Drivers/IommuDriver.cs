@@ -78,6 +78,9 @@ public abstract class IommuDriver(Kernel.Kernel kernel)
     /// <summary>Programmed streams of an instance (for the final state and I1/I3).</summary>
     public abstract IEnumerable<StreamState> Streams(IommuInstance inst);
 
+    /// <summary>The entry of <see cref="Streams"/> for stream <paramref name="sid"/>, if any (a lookup where the driver keeps one).</summary>
+    public virtual StreamState? Stream(IommuInstance inst, uint sid) => Streams(inst).FirstOrDefault(s => s.Sid == sid);
+
     /// <summary>The (instance, stream id) pairs the device's current driver state configures.</summary>
     public abstract IReadOnlyList<(IommuInstance Instance, uint Id)> Configured(Device dev);
 

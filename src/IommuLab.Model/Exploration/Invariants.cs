@@ -151,7 +151,7 @@ public sealed class I3ConfiguredMeansProgrammed : IInvariant
                     continue;
                 }
 
-                var s = inst.Driver.Streams(inst).FirstOrDefault(x => x.Sid == sid);
+                var s = inst.Driver.Stream(inst, sid);
                 if (s is null || s.Mode != expected)
                 {
                     facts.Add($"{inst.Name} stream {sid} is {s?.Mode.ToString() ?? "Disabled"}, domain needs {expected}");

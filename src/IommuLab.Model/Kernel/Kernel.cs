@@ -116,9 +116,10 @@ public sealed partial class Kernel
         Log(level, dev, function, message.ToStringAndClear());
 
     /// <summary>
-    /// Whether trace, debug and info events keep their text. A scan's exploration never shows them (violations are
-    /// built from the state, and the I4 check reads only warnings), so it turns this off and skips formatting them;
-    /// the events themselves, their order and levels stay. Warnings and errors always keep their text.
+    /// Whether text only a reader sees is built: trace, debug and info events keep their text, and the DMA check
+    /// its register dumps. A scan's exploration never shows them (violations are built from the state, and the I4
+    /// check reads only warnings), so it turns this off and skips formatting them; the events themselves, their order
+    /// and levels, and every DMA verdict stay. Warnings and errors always keep their text.
     /// </summary>
     public bool KeepsLogText { get; set; } = true;
 
