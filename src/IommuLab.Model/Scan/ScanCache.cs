@@ -51,6 +51,9 @@ public sealed class ScanCache
 
     private const int KeyBytes = 64 + 64;
 
+    // A switches-read entry: its list slot, plus the shared key string when it is the first for its cluster.
+    private const int ReadsEntryBytes = 32 + 64 + 64;
+
     private readonly ConcurrentDictionary<string, Lazy<ClusterScanOutcome>> _entries = new(StringComparer.Ordinal);
 
     // Per cluster and exploration settings (no switches): the outcomes explored so far, with the switches they read.
@@ -145,15 +148,18 @@ public sealed class ScanCache
         ArgumentNullException.ThrowIfNull(explore);
         return GetOrExplore(Key(platformDigest, profile.Switches, options), () =>
         {
-            var known = _byReads.GetOrAdd(Key(platformDigest, (KernelSwitches?)null, options), static _ => []);
-            lock (known)
+            var shared = Key(platformDigest, (KernelSwitches?)null, options);
+            if (_byReads.TryGetValue(shared, out var known))
             {
-                foreach (var (switches, reads, outcome) in known)
+                lock (known)
                 {
-                    if (switches.AgreesWith(profile.Switches, reads))
+                    foreach (var (switches, reads, outcome) in known)
                     {
-                        Interlocked.Increment(ref _profileHits);
-                        return outcome;
+                        if (switches.AgreesWith(profile.Switches, reads))
+                        {
+                            Interlocked.Increment(ref _profileHits);
+                            return outcome;
+                        }
                     }
                 }
             }
@@ -161,9 +167,20 @@ public sealed class ScanCache
             var tracker = new SwitchReads();
             var explored = explore(profile with { Switches = profile.Switches.Tracking(tracker) });
             Interlocked.Add(ref _executionsRun, explored.Executions);
-            lock (known)
+
+            // Kept within the same bound as the outcomes (the entry refers to the outcome the caller stores, or drops).
+            var size = ReadsEntryBytes + explored.ApproximateBytes + KeyBytes;
+            if (Interlocked.Add(ref _bytes, ReadsEntryBytes) + size - ReadsEntryBytes <= MaxBytes)
             {
-                known.Add((profile.Switches, tracker.Mask, explored));
+                known = _byReads.GetOrAdd(shared, static _ => []);
+                lock (known)
+                {
+                    known.Add((profile.Switches, tracker.Mask, explored));
+                }
+            }
+            else
+            {
+                Interlocked.Add(ref _bytes, -ReadsEntryBytes);
             }
 
             return explored;

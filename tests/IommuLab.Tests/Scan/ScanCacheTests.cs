@@ -232,6 +232,16 @@ public sealed class ScanCacheTests : IDisposable
         Assert.Equal(0, tiny.Bytes);
         Assert.Equal(0, tiny.Hits);
         Assert.Equal(string.Join("|", a.Profiles[0].Violations), string.Join("|", b.Profiles[0].Violations));
+
+        // Nor does it keep what a profile's explorations read for another profile to reuse.
+        var jgg = new ScanOptions { Profiles = [Profiles.Find("JGG2")!, Profiles.Find("JGG2+F1")!] };
+        var reused = new ScanCache();
+        var full = ScanRunner.ScanFile(KernelRun.FixturePath("smmu-v3.dts"), jgg, reused);
+        Assert.True(reused.ProfileHits > 0);
+        var none = ScanRunner.ScanFile(KernelRun.FixturePath("smmu-v3.dts"), jgg, tiny);
+        Assert.Equal(0, tiny.ProfileHits);
+        Assert.Equal(0, tiny.Bytes);
+        Assert.Equal(full.Profiles.Select(p => string.Join("|", p.Violations)), none.Profiles.Select(p => string.Join("|", p.Violations)));
     }
 
     private static (Platform Platform, IReadOnlyList<Cluster> Clusters) Build(string dts)
