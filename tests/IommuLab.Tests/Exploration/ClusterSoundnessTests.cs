@@ -1,7 +1,7 @@
-using IommuLab.Firmware.DeviceTree;
 using IommuLab.Model.Exploration;
 using IommuLab.Model.Kernel;
 using IommuLab.Tests.Kernel;
+using IommuLab.Tests.Support;
 
 namespace IommuLab.Tests.Exploration;
 
@@ -11,19 +11,6 @@ namespace IommuLab.Tests.Exploration;
 /// </summary>
 public sealed class ClusterSoundnessTests
 {
-    private const string Header = """
-        /dts-v1/;
-        / {
-            #address-cells = <2>;
-            #size-cells = <2>;
-            soc {
-                compatible = "simple-bus";
-                #address-cells = <2>;
-                #size-cells = <2>;
-                ranges;
-
-        """;
-
     /// <summary>Consumer shapes of spec §5.6, each with its own DARTs (no instance shared between shapes).</summary>
     private static readonly Dictionary<string, string> Shapes = new()
     {
@@ -58,10 +45,7 @@ public sealed class ClusterSoundnessTests
 
     internal static Platform Combine(IReadOnlyList<string> knobs, params string[] shapes)
     {
-        var dts = Header + string.Concat(shapes.Select(s => Shapes[s])) + "    };\n};\n";
-        var tree = DeviceTreeLoader.Load(System.Text.Encoding.UTF8.GetBytes(dts), $"{string.Join("+", shapes)}.dts");
-        var (p, e) = DtPlatformBuilder.Build(tree, new PlatformKnobs(), knobs);
-        return p ?? throw new InvalidOperationException(e);
+        return SocTree.Platform(string.Concat(shapes.Select(s => Shapes[s])), $"{string.Join("+", shapes)}.dts", knobs);
     }
 
     private static SortedSet<string> Violations(ProfileResult r) =>

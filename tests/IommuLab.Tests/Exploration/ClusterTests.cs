@@ -1,43 +1,22 @@
-using IommuLab.Firmware.DeviceTree;
 using IommuLab.Model.Exploration;
 using IommuLab.Model.Kernel;
 using IommuLab.Tests.Kernel;
+using IommuLab.Tests.Support;
 
 namespace IommuLab.Tests.Exploration;
 
 /// <summary>Independent consumers (no shared IOMMU instance) are explored separately: their costs add up.</summary>
 public sealed class ClusterTests
 {
-    private static string Consumers(int n)
-    {
-        var nodes = string.Concat(Enumerable.Range(0, n).Select(i => $$"""
+    private static string Consumers(int n) =>
+        string.Concat(Enumerable.Range(0, n).Select(i => $$"""
                     dart{{i}}a: iommu@{{i}}0000 { compatible = "apple,t8103-dart"; reg = <0x0 0x{{i}}0000 0x0 0x4000>; #iommu-cells = <1>; };
                     dart{{i}}b: iommu@{{i}}8000 { compatible = "apple,t8103-dart"; reg = <0x0 0x{{i}}8000 0x0 0x4000>; #iommu-cells = <1>; };
                     usb{{i}}: usb@{{i}}c000 { compatible = "apple,t8103-dwc3"; reg = <0x0 0x{{i}}c000 0x0 0x1000>; iommus = <&dart{{i}}a 0>, <&dart{{i}}b 1>; };
 
             """));
-        return $$"""
-            /dts-v1/;
-            / {
-                #address-cells = <2>;
-                #size-cells = <2>;
-                soc {
-                    compatible = "simple-bus";
-                    #address-cells = <2>;
-                    #size-cells = <2>;
-                    ranges;
-            {{nodes}}
-                };
-            };
-            """;
-    }
 
-    internal static Platform Platform(int consumers)
-    {
-        var tree = DeviceTreeLoader.Load(System.Text.Encoding.UTF8.GetBytes(Consumers(consumers)), $"generated-{consumers}.dts");
-        var (p, e) = DtPlatformBuilder.Build(tree, new PlatformKnobs(), []);
-        return p ?? throw new InvalidOperationException(e);
-    }
+    internal static Platform Platform(int consumers) => SocTree.Platform(Consumers(consumers), $"generated-{consumers}.dts");
 
     [Fact]
     public void Clusters_are_the_components_of_the_consumer_instance_graph()

@@ -1,5 +1,6 @@
 using IommuLab.Model.Exploration;
 using IommuLab.Tests.Kernel;
+using IommuLab.Tests.Support;
 
 namespace IommuLab.Tests.Exploration;
 
@@ -85,16 +86,7 @@ public sealed class DporProofTests
                             sd: sdhci@0,0 { reg = <0x20000 0x0 0x0 0x0 0x0>; };
                         };
             """ : "";
-        var dts = $$"""
-            /dts-v1/;
-            / {
-                #address-cells = <2>;
-                #size-cells = <2>;
-                soc {
-                    compatible = "simple-bus";
-                    #address-cells = <2>;
-                    #size-cells = <2>;
-                    ranges;
+        var nodes = $$"""
                     pdart0: iommu@681008000 { compatible = "apple,t8103-dart"; reg = <0x6 0x81008000 0x0 0x4000>; #iommu-cells = <1>; };
                     {{dart1}}
                     pcie0: pcie@690000000 {
@@ -109,14 +101,10 @@ public sealed class DporProofTests
                         };
             {{port1}}
                     };
-                };
-            };
             """;
-        var tree = Firmware.DeviceTree.DeviceTreeLoader.Load(System.Text.Encoding.UTF8.GetBytes(dts), "pcie-generated.dts");
         // The DART modules can load after the deferred-probe timeout: TIMEOUT is a choice.
         string[] late = twoDarts ? ["pdart0.module-after-timeout=1", "pdart1.module-after-timeout=1"] : ["pdart0.module-after-timeout=1"];
-        var (p, e) = Model.Kernel.DtPlatformBuilder.Build(tree, new Model.Kernel.PlatformKnobs(), late);
-        return p ?? throw new InvalidOperationException(e);
+        return SocTree.Platform(nodes, "pcie-generated.dts", late);
     }
 
     public static TheoryData<bool, string> AddCases()
