@@ -17,7 +17,7 @@ public static class ScanText
         var kinds = string.Join(", ", s.Kinds.Where(k => k.Value > 0).Select(k => $"{k.Value} {k.Key}"));
         o.WriteLine($"scan: {s.Files} files ({kinds}) under {opts.Profiles.Count} profile(s): {string.Join(", ", opts.Profiles.Select(p => p.Name))}");
         o.WriteLine($"exploration: {(opts.Granularity == Model.Exploration.Granularity.Fine ? "fine (every scheduling point)" : "coarse events")}; each independent cluster exhaustively (optimal DPOR) "
-            + $"up to {opts.ExhaustiveBudget} executions, a proof when it finishes; a cluster that does not is a sample: that cut run plus {opts.SampleBudget} random executions (seed {opts.Seed})");
+            + $"up to {opts.ExhaustiveBudget} executions, a proof when it finishes; a cluster that does not is a sample: the attempt's executions (it stops once a proof is out of reach) plus {opts.SampleBudget} random executions (seed {opts.Seed})");
         o.WriteLine($"consumers explored: {s.Consumers} in {s.Clusters} independent clusters (largest: {s.LargestCluster} consumers); counterexamples are not minimised here: `iommulab check FILE` gives the shortest schedules");
         o.WriteLine();
         o.WriteLine($"{"profile",-12} {"files clean",13} {"devices clean",15} {"proved files",13} {"proved clusters",16} {"executions",11}  violations");

@@ -13,6 +13,12 @@ public sealed record ExplorationOptions
 
     public int Seed { get; init; }
 
+    /// <summary>
+    /// Exhaustive only: stop once the run cannot finish within <see cref="Budget"/> (as a scan does) instead of
+    /// running the budget out (<see cref="OptimalDporStrategy"/>).
+    /// </summary>
+    public bool StopWhenUnprovable { get; init; }
+
     /// <summary>PCT bug depth d.</summary>
     public int PctDepth { get; init; } = 3;
 
@@ -113,7 +119,9 @@ public static class Explorer
         ArgumentNullException.ThrowIfNull(system);
         ArgumentNullException.ThrowIfNull(options);
         var executor = new Executor();
-        var strategy = StrategyNames.Create(options.Strategy, options.Budget, options.Seed, options.PctDepth);
+        var strategy = options.Strategy == StrategyKind.Exhaustive && options.StopWhenUnprovable
+            ? new OptimalDporStrategy(options.Budget, stopWhenUnprovable: true)
+            : StrategyNames.Create(options.Strategy, options.Budget, options.Seed, options.PctDepth);
         // 128-bit digests, not the Foata strings (kilobytes each): memory per execution stays small.
         var traces = new HashSet<UInt128>();
         var tracesCapped = false;

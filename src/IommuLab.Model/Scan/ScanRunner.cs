@@ -25,7 +25,7 @@ public sealed record ScanOptions
     /// </summary>
     public int ExhaustiveBudget { get; init; } = 50;
 
-    /// <summary>Random executions run on a cluster too large to prove (in addition to the cut exhaustive run).</summary>
+    /// <summary>Random executions run on a cluster too large to prove (in addition to the exhaustive attempt's executions).</summary>
     public int SampleBudget { get; init; } = 10;
 
     /// <summary>Seed of the random sample (the same seed gives the same sample).</summary>
@@ -71,7 +71,7 @@ public sealed record ScanViolation(string Invariant, string Device, string Patte
 
 /// <summary>A file under one profile: how its clusters were explored and what broke.</summary>
 /// <param name="Proved">Clusters explored exhaustively within the budget (every Mazurkiewicz trace: a proof).</param>
-/// <param name="Sampled">Clusters too large to prove: the cut exhaustive run plus a random sample.</param>
+/// <param name="Sampled">Clusters too large to prove: the exhaustive attempt's executions plus a random sample.</param>
 public sealed record ScanProfileResult(string Profile, int Proved, int Sampled, long Executions, IReadOnlyList<ScanViolation> Violations)
 {
     public bool Proof => Sampled == 0;
@@ -245,7 +245,7 @@ public static class ScanRunner
         new(path, ScanInputKind.Unreadable, error, 0, 0, 0, [], [], [], elapsed);
 
     /// <summary>
-    /// One profile over every cluster: exhaustive within the budget (a proof), else the cut run plus a seeded random
+    /// One profile over every cluster: exhaustive within the budget (a proof), else the attempt's executions plus a seeded random
     /// sample. Counterexamples are not minimised (scan reports which invariant breaks where; `check FILE` gives
     /// the minimal schedules).
     /// </summary>
@@ -290,7 +290,7 @@ public static class ScanRunner
     private sealed record ClusterView(ClusterPlatform Platform, byte[]? Digest);
 
     /// <summary>
-    /// One cluster under one profile: exhaustive within the budget (a proof), else the cut run plus a seeded random
+    /// One cluster under one profile: exhaustive within the budget (a proof), else the attempt's executions plus a seeded random
     /// sample, on the cluster's restricted platform under coarse events (<see cref="ClusterPlatform"/>), reusing
     /// the result of an identical cluster explored before.
     /// </summary>
@@ -318,7 +318,8 @@ public static class ScanRunner
 
     /// <summary>
     /// A cluster as a scan explores it: exhaustively within <see cref="ScanOptions.ExhaustiveBudget"/> (a proof),
-    /// else that cut run plus <see cref="ScanOptions.SampleBudget"/> seeded random executions. The violations are
+    /// else the executions that attempt ran (it stops once a proof is out of reach: OptimalDporStrategy's
+    /// stopWhenUnprovable) plus <see cref="ScanOptions.SampleBudget"/> seeded random executions. The violations are
     /// those <see cref="Explorer.CheckCluster"/> reports, without building counterexamples (see <see cref="ExploreOnce"/>).
     /// </summary>
     public static ClusterScanOutcome Verdicts(KernelSystem system, ScanOptions options)
@@ -345,7 +346,8 @@ public static class ScanRunner
     /// </summary>
     private static (long Executions, bool Complete, List<(string Invariant, string Device, string Message)> Found) ExploreOnce(KernelSystem system, StrategyKind kind, int budget, int seed)
     {
-        var strategy = StrategyNames.Create(kind, budget, seed);
+        // A scan wants the proof or the sample: the exhaustive run stops once it cannot be a proof.
+        var strategy = kind == StrategyKind.Exhaustive ? new OptimalDporStrategy(budget, stopWhenUnprovable: true) : StrategyNames.Create(kind, budget, seed);
         var outcomes = new List<RunOutcome>();
         var outcomeKeys = new HashSet<string>(StringComparer.Ordinal);
         var found = new List<(string Invariant, string Device, string Message)>();

@@ -152,6 +152,66 @@ public sealed class DporProofTests
         AssertOptimal(new ToySystem(threads, rounds, locked));
     }
 
+    /// <summary>
+    /// Stopping once a proof is out of reach (the scan's mode) changes no verdict: for every budget around the trace
+    /// count, the run is complete exactly when the full one fits in the budget, and runs the full run's first
+    /// executions, never more than the budget.
+    /// </summary>
+    private static void AssertStopsOnlyWhenUnprovable(IExplorable system)
+    {
+        var full = new List<string>();
+        var all = new OptimalDporStrategy(1_000_000).Explore(system, new Executor(), rec => full.Add(string.Join(" ", rec.Schedule)));
+        Assert.True(all.Complete);
+        for (var budget = 1; budget <= all.Executions + 2; budget++)
+        {
+            var seen = new List<string>();
+            var cut = new OptimalDporStrategy(budget).Explore(system, new Executor(), _ => { });
+            var r = new OptimalDporStrategy(budget, stopWhenUnprovable: true).Explore(system, new Executor(), rec => seen.Add(string.Join(" ", rec.Schedule)));
+            Assert.Equal(all.Executions <= budget, r.Complete);
+            Assert.Equal(cut.Complete, r.Complete);
+            Assert.True(r.Executions <= budget);
+            Assert.Equal(full.Take(r.Executions).ToArray(), seen.ToArray());
+            if (r.Complete)
+            {
+                Assert.Equal(all.Executions, r.Executions);
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData("usb-two-darts.dts", "K68")]
+    [InlineData("usb-two-darts.dts", "K616")]
+    [InlineData("group-conflict.dts", "K611")]
+    [InlineData("display-locked-dart.dts", "JGG2+F1")]
+    public void Stopping_when_unprovable_changes_no_verdict_on_kernel_fixtures(string fixture, string profile)
+    {
+        var platform = KernelRun.Platform(fixture);
+        foreach (var cluster in Clusters.Of(platform))
+        {
+            AssertStopsOnlyWhenUnprovable(new KernelSystem(platform, KernelRun.Profile(profile), Granularity.Coarse, cluster));
+        }
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Stopping_when_unprovable_changes_no_verdict_on_pci_add_steps(bool twoDarts)
+    {
+        var platform = Pcie(twoDarts);
+        foreach (var cluster in Clusters.Of(platform))
+        {
+            AssertStopsOnlyWhenUnprovable(new KernelSystem(platform, KernelRun.Profile("K616"), Granularity.Coarse, cluster));
+        }
+    }
+
+    [Theory]
+    [InlineData(3, 2, true)]
+    [InlineData(3, 2, false)]
+    public void Stopping_when_unprovable_changes_no_verdict_on_fine_threads(int threads, int rounds, bool locked)
+    {
+        AssertStopsOnlyWhenUnprovable(new ToySystem(threads, rounds, locked));
+    }
+
     /// <summary>Threads that read and write a few shared objects, optionally inside a shared lock, in fine mode.</summary>
     private sealed class ToySystem(int threads, int rounds, bool locked) : IExplorable
     {

@@ -310,7 +310,7 @@ public sealed class ScanVerdictTests
             {
                 var system = new KernelSystem(platform, profile, Granularity.Coarse, cluster);
                 var scan = ScanRunner.Verdicts(system, options);
-                var exhaustive = new ExplorationOptions { Strategy = StrategyKind.Exhaustive, Budget = budget, Minimize = false };
+                var exhaustive = new ExplorationOptions { Strategy = StrategyKind.Exhaustive, Budget = budget, Minimize = false, StopWhenUnprovable = true };
                 var explored = Explorer.CheckCluster(system, exhaustive);
                 var executions = (long)explored.Result.Executions;
                 var violations = explored.Violations.Select(c => (c.Invariant, c.Device, c.Message)).ToList();
