@@ -69,6 +69,29 @@ public sealed class KernelSystem : IExplorable
 
     internal ImmutableHashSet<string> Paths { get; }
 
+    private readonly Dictionary<int, (string Key, string Name)> _probeNames = [];
+
+    /// <summary>The PROBE process's key and name of the consumer at <paramref name="position"/>, built once per system.</summary>
+    internal (string Key, string Name) ProbeNames(int position, Device dev)
+    {
+        lock (_probeNames)
+        {
+            if (!_probeNames.TryGetValue(position, out var names))
+            {
+                names = ($"probe:{dev.Info.Path}", $"PROBE({dev.Info.Labels.FirstOrDefault() ?? dev.Info.Path})");
+                _probeNames.Add(position, names);
+            }
+
+            return names;
+        }
+    }
+
+    /// <summary>The most points one coarse step (or the boot) recorded so far: sizes the next run's record once.</summary>
+    internal int PointsSeen { get; set; }
+
+    /// <summary>The largest coarse label so far: sizes the next run's label set once.</summary>
+    internal int LabelSeen { get; set; }
+
     /// <summary>The DT host bridges' scans that add this cluster's PCI consumers (<see cref="DeviceAddOrder.Scans"/>).</summary>
     internal IReadOnlyList<(int Bridge, ImmutableArray<ImmutableArray<int>> Steps)> Scans { get; }
 
@@ -96,8 +119,8 @@ public sealed class KernelSystemRun : IExplorableRun
     private readonly List<Device> _ownRegs = [];
     private readonly HashSet<int> _probeAdded = [];
     private bool[]? _noIommuBefore;
-    private readonly List<Access> _label = [];
-    private readonly HashSet<Access> _labelSeen = [];
+    private readonly List<Access> _label;
+    private readonly HashSet<Access> _labelSeen;
     private int _lateSeen;
     private bool _earlyTimeout;
 
@@ -126,7 +149,9 @@ public sealed class KernelSystemRun : IExplorableRun
         _system = system;
         var fine = system.Granularity == Granularity.Fine;
         // Boot passes about 20 points per device (of_platform_populate plus the notifiers).
-        Sched = new Scheduler(fine ? SchedulerMode.Fine : SchedulerMode.Coarse, fine ? new FirstEnabled() : null, record: true, capacity: 32 * system.Platform.Devices.Count);
+        Sched = new Scheduler(fine ? SchedulerMode.Fine : SchedulerMode.Coarse, fine ? new FirstEnabled() : null, record: true, capacity: Math.Max(32 * system.Platform.Devices.Count, system.PointsSeen));
+        _label = new List<Access>(system.LabelSeen);
+        _labelSeen = new HashSet<Access>(system.LabelSeen);
         Kernel = new Kernel.Kernel(system.Platform, system.Profile.Switches, Sched) { KeepsLogText = !system.QuietLog || system.Narrate };
         _workItem = Sched.Mutex(new KObject(ObjectKind.WorkItem, 0), "deferred_probe_work");
         var k = Kernel;
@@ -245,6 +270,7 @@ public sealed class KernelSystemRun : IExplorableRun
         string name;
         if (Sched.Mode == SchedulerMode.Coarse)
         {
+            _system.PointsSeen = Math.Max(_system.PointsSeen, Sched.Steps.Count);
             Sched.ForgetSteps();
             var noIommuBefore = NoDevIommu(k, _noIommuBefore ??= new bool[k.Devices.Count]);
             Complete(Sched.Spawn(bodyName, body));
@@ -268,6 +294,8 @@ public sealed class KernelSystemRun : IExplorableRun
             }
 
             accesses = [.. _label];
+            _system.LabelSeen = Math.Max(_system.LabelSeen, _label.Count);
+            _system.PointsSeen = Math.Max(_system.PointsSeen, Sched.Steps.Count);
             p.Next++;
             name = bodyName;
         }
@@ -454,7 +482,8 @@ public sealed class KernelSystemRun : IExplorableRun
     private void AddProbe(int c)
     {
         var dev = Kernel.Devices[c];
-        Add($"probe:{dev.Info.Path}", $"PROBE({Label(dev)})", [($"PROBE({Label(dev)})", () => Kernel.DriverProbeDevice(dev))]);
+        var (key, name) = _system.ProbeNames(c, dev);
+        Add(key, name, [(name, () => Kernel.DriverProbeDevice(dev))]);
     }
 
     /// <summary>
@@ -547,11 +576,24 @@ public static class ExecutionChecks
 
         foreach (var e in k.Events)
         {
-            if (e.Level == EventLevel.Warn && e.Function == "iommu_setup_dma_ops" && e.Device is { } name
-                && k.Devices.FirstOrDefault(d => d.Name == name) is { } dev)
+            if (e.Level == EventLevel.Warn && e.Function == "iommu_setup_dma_ops" && e.Device is { } name && Named(k, name) is { } dev)
             {
                 yield return new Violation("I4", dev.Info.Path, [e.Message], "DMA ops changed under a bound driver that started with the other ops");
             }
         }
+    }
+
+    // A plain loop: a lambda capturing the name would allocate its closure for every event scanned.
+    private static Device? Named(Kernel.Kernel k, string name)
+    {
+        foreach (var d in k.Devices)
+        {
+            if (d.Name == name)
+            {
+                return d;
+            }
+        }
+
+        return null;
     }
 }
