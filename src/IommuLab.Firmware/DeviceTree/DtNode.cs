@@ -65,15 +65,23 @@ public sealed class DtNode
                 return "/";
             }
 
-            var parts = new Stack<string>();
-            for (var n = this; n.Parent is not null; n = n.Parent)
+            // Cached, and rebuilt when this node's name or its parent's path has changed since (a DTS merge renames).
+            var parent = Parent.Path;
+            var name = Name;
+            if (_path is null || !ReferenceEquals(parent, _pathParent) || !ReferenceEquals(name, _pathName))
             {
-                parts.Push(n.Name);
+                _path = parent.Length == 1 ? "/" + name : parent + "/" + name;
+                _pathParent = parent;
+                _pathName = name;
             }
 
-            return "/" + string.Join('/', parts);
+            return _path;
         }
     }
+
+    private string? _path;
+    private string? _pathParent;
+    private string? _pathName;
 
     /// <summary>Depth below the root (root = 0).</summary>
     public int Depth
