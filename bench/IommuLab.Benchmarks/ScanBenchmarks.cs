@@ -21,7 +21,7 @@ namespace IommuLab.Benchmarks;
 [Config(typeof(AsTheCliRuns))]
 public class ScanBenchmarks
 {
-    /// <summary>One cold iteration, with the runtime settings the CLI ships (its csproj turns TieredPGO off).</summary>
+    /// <summary>One cold iteration, with the runtime settings the CLI ships (its csproj turns TieredPGO and quick JIT for loops off).</summary>
     private sealed class AsTheCliRuns : ManualConfig
     {
         public AsTheCliRuns() => AddJob(Job.Default
@@ -29,7 +29,7 @@ public class ScanBenchmarks
             .WithLaunchCount(1)
             .WithWarmupCount(0)
             .WithIterationCount(1)
-            .WithEnvironmentVariables(new EnvironmentVariable("DOTNET_TieredPGO", "0")));
+            .WithEnvironmentVariables(new EnvironmentVariable("DOTNET_TieredPGO", "0"), new EnvironmentVariable("DOTNET_TC_QuickJitForLoops", "0")));
     }
 
     private IReadOnlyList<string> _files = [];
