@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.InteropServices;
 using IommuLab.Model.Drivers;
 using IommuLab.Model.Hardware;
 using IommuLab.Model.Kernel;
@@ -319,6 +320,14 @@ public sealed class DmaSystem
     public IEnumerable<(IommuInstance Instance, IommuHardware Hardware)> Touched =>
         _hardware.OrderBy(h => h.Key).Select(h => (_kernel.Instances[h.Key], h.Value));
 
-    internal static ImmutableArray<byte> Pattern(Device dev, int length) =>
-        [.. Enumerable.Range(0, length).Select(i => (byte)((dev.Index * 37 + i * 11 + 0x5a) & 0xff))];
+    internal static ImmutableArray<byte> Pattern(Device dev, int length)
+    {
+        var bytes = new byte[length];
+        for (var i = 0; i < length; i++)
+        {
+            bytes[i] = (byte)((dev.Index * 37 + i * 11 + 0x5a) & 0xff);
+        }
+
+        return ImmutableCollectionsMarshal.AsImmutableArray(bytes);
+    }
 }

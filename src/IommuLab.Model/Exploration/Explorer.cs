@@ -150,9 +150,9 @@ public static class Explorer
             options.OnExecution?.Invoke(++executions);
 
             // I5 compares outcomes without a timeout (spec §7.1); an early timeout is checked per execution only.
-            if (!rec.Outcome.EarlyTimeout && !outcomeIndex.ContainsKey(rec.Outcome.Key))
+            if (!rec.Outcome.EarlyTimeout && rec.Outcome.Key is var key && !outcomeIndex.ContainsKey(key))
             {
-                outcomeIndex.Add(rec.Outcome.Key, outcomes.Count);
+                outcomeIndex.Add(key, outcomes.Count);
                 outcomes.Add((rec.Outcome, rec.Schedule));
             }
 

@@ -42,7 +42,8 @@ public sealed record StepInfo(string Name, ImmutableArray<Access> Accesses, Immu
 /// </summary>
 public sealed record RunOutcome(ImmutableArray<string> Facts, IReadOnlyList<Violation> Violations)
 {
-    public string Key { get; } = string.Join("\n", Facts);
+    /// <summary>The facts as one string (built on each call: a scan compares the facts themselves).</summary>
+    public string Key => string.Join("\n", Facts);
 
     /// <summary>The deferred-probe timeout expired before every IOMMU driver had probed: not an I5 candidate.</summary>
     public bool EarlyTimeout { get; init; }

@@ -138,6 +138,16 @@ public sealed partial class Kernel
     }
 
     /// <summary>The ops' owner is a module (not NULL): the instances this driver drives are modules.</summary>
-    private bool IsModule(IommuDriver ops) =>
-        Platform.Instances.Any(i => i.Availability == DriverAvailability.Module && DtPlatformBuilder.DriverNameOf(i.Driver) == ops.Name);
+    private bool IsModule(IommuDriver ops)
+    {
+        foreach (var i in Platform.Instances)
+        {
+            if (i.Availability == DriverAvailability.Module && DtPlatformBuilder.DriverNameOf(i.Driver) == ops.Name)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 }

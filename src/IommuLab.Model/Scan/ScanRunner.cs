@@ -1,5 +1,6 @@
 #pragma warning disable CS1573 // Records document only the parameters whose meaning is not obvious.
 
+using System.Collections.Immutable;
 using System.Diagnostics;
 using IommuLab.Firmware;
 using IommuLab.Firmware.Acpi;
@@ -349,12 +350,12 @@ public static class ScanRunner
         // A scan wants the proof or the sample: the exhaustive run stops once it cannot be a proof.
         var strategy = kind == StrategyKind.Exhaustive ? new OptimalDporStrategy(budget, stopWhenUnprovable: true) : StrategyNames.Create(kind, budget, seed);
         var outcomes = new List<RunOutcome>();
-        var outcomeKeys = new HashSet<string>(StringComparer.Ordinal);
+        var outcomeKeys = new HashSet<ImmutableArray<string>>(FactsComparer.Instance);
         var found = new List<(string Invariant, string Device, string Message)>();
         var foundKeys = new HashSet<(string, string, string)>();
         var result = strategy.Explore(system, new Executor(), rec =>
         {
-            if (outcomeKeys.Add(rec.Outcome.Key))
+            if (outcomeKeys.Add(rec.Outcome.Facts))
             {
                 outcomes.Add(rec.Outcome);
             }
@@ -388,6 +389,38 @@ public static class ScanRunner
         }
 
         return (result.Executions, result.Complete, found);
+    }
+
+    /// <summary>
+    /// Outcomes compared as their joined <see cref="RunOutcome.Key"/> would be, without building it: the hash runs over
+    /// the facts' characters with the separators, and facts that differ are compared joined (a fact could hold one).
+    /// </summary>
+    public sealed class FactsComparer : IEqualityComparer<ImmutableArray<string>>
+    {
+        public static readonly FactsComparer Instance = new();
+
+        public bool Equals(ImmutableArray<string> x, ImmutableArray<string> y) =>
+            x.AsSpan().SequenceEqual(y.AsSpan()) || string.Join("\n", x) == string.Join("\n", y);
+
+        public int GetHashCode(ImmutableArray<string> facts)
+        {
+            // FNV-1a over the joined text.
+            var h = 2166136261u;
+            for (var i = 0; i < facts.Length; i++)
+            {
+                if (i > 0)
+                {
+                    h = unchecked((h ^ '\n') * 16777619u);
+                }
+
+                foreach (var c in facts[i])
+                {
+                    h = unchecked((h ^ c) * 16777619u);
+                }
+            }
+
+            return unchecked((int)h);
+        }
     }
 
     private static int Rank(string invariant) => int.TryParse(invariant.AsSpan(1), out var n) ? n : 99;

@@ -328,3 +328,25 @@ public sealed class ScanVerdictTests
         }
     }
 }
+
+/// <summary>A scan tells outcomes apart as the joined I5 key does, without joining the facts.</summary>
+public sealed class FactsComparerTests
+{
+    [Fact]
+    public void Facts_compare_and_hash_as_their_joined_key()
+    {
+        var c = ScanRunner.FactsComparer.Instance;
+        System.Collections.Immutable.ImmutableArray<string> a = ["/soc/usb A dma=iommu-dma", "/soc/isp N dma=direct"];
+        System.Collections.Immutable.ImmutableArray<string> same = ["/soc/usb A dma=iommu-dma", "/soc/isp N dma=direct"];
+        System.Collections.Immutable.ImmutableArray<string> joined = ["/soc/usb A dma=iommu-dma\n/soc/isp N dma=direct"];
+        System.Collections.Immutable.ImmutableArray<string> other = ["/soc/usb A dma=iommu-dma", "/soc/isp X dma=direct"];
+        Assert.True(c.Equals(a, same));
+        Assert.Equal(c.GetHashCode(a), c.GetHashCode(same));
+        Assert.Equal(string.Join("\n", a), string.Join("\n", joined));
+        Assert.True(c.Equals(a, joined));
+        Assert.Equal(c.GetHashCode(a), c.GetHashCode(joined));
+        Assert.False(c.Equals(a, other));
+        Assert.NotEqual(c.GetHashCode(a), c.GetHashCode(other));
+        Assert.False(c.Equals(a, System.Collections.Immutable.ImmutableArray<string>.Empty));
+    }
+}
