@@ -40,8 +40,8 @@ public sealed class UnprovableStopCorpusTests
     /// <summary>
     /// The stop's bound counts each pending wakeup-tree leaf as one more execution, which holds while no execution is
     /// sleep-blocked. Labels do change with the order here (a racing step run first loads its driver's module), yet
-    /// no execution of these real clusters is blocked under any profile (over the whole corpus none of the 6,280
-    /// distinct cluster-profile explorations is, measured 2026-11-24).
+    /// no execution of these real clusters is blocked under any profile (over the corpus's DTBs none of the 6,280
+    /// distinct cluster-profile explorations is, measured 2026-11-25).
     /// </summary>
     [Fact]
     [Trait("Category", "Corpus")]
