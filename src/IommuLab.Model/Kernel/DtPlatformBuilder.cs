@@ -42,11 +42,13 @@ public static class DtPlatformBuilder
     /// <c>--pci</c> device lists ("[BRIDGE=]LIST", docs/pci.md): the functions enumeration finds behind a host bridge;
     /// the bridge's DT child nodes are matched to them by bus/devfn.
     /// </param>
-    public static (Platform? Platform, string? Error) Build(DeviceTree tree, PlatformKnobs knobs, IReadOnlyList<string> deviceKnobs, IReadOnlyList<string>? pci = null)
+    /// <param name="topology">The tree's decoded IOMMU topology when the caller has it already (decoded here otherwise).</param>
+    public static (Platform? Platform, string? Error) Build(DeviceTree tree, PlatformKnobs knobs, IReadOnlyList<string> deviceKnobs, IReadOnlyList<string>? pci = null, IommuTopology? topology = null)
     {
         ArgumentNullException.ThrowIfNull(tree);
         ArgumentNullException.ThrowIfNull(knobs);
         ArgumentNullException.ThrowIfNull(deviceKnobs);
+        topology ??= IommuTopology.Decode(tree);
         var nodes = new List<DtNode>();
         Populate(tree.Root, nodes);
 
@@ -118,7 +120,7 @@ public static class DtPlatformBuilder
 
         // An IOMMU that is itself a PCI function (virtio,pci-iommu under a host bridge): its instance is registered by
         // the driver of the virtio device that virtio-pci creates; the device index is set when the functions are built.
-        var hostNodes = IommuTopology.Decode(tree).MapUsers.Select(m => tree.FindByPath(m.Path))
+        var hostNodes = topology.MapUsers.Select(m => tree.FindByPath(m.Path))
             .Where(h => h is not null && nodes.Contains(h) && h.FindProperty("device_type")?.GetString() == "pci").ToList();
         foreach (var host in hostNodes)
         {
@@ -212,7 +214,6 @@ public static class DtPlatformBuilder
             }
         }
 
-        var topology = IommuTopology.Decode(tree);
         var devices = new List<PlatformDevice>();
         for (var i = 0; i < nodes.Count; i++)
         {

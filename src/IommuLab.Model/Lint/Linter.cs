@@ -104,11 +104,22 @@ public static class Linter
     public static LintReport LintTree(DeviceTree tree, string file, LintOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(tree);
+        return LintTree(tree, file, options, IommuTopology.Decode(tree), () => DtPlatformBuilder.Build(tree, new PlatformKnobs(), []));
+    }
+
+    /// <summary>
+    /// The same, with the topology already decoded and the model's platform from <paramref name="buildPlatform"/>
+    /// (called only when the driver rules need it; a scan passes the platform it builds anyway).
+    /// </summary>
+    public static LintReport LintTree(DeviceTree tree, string file, LintOptions? options, IommuTopology topology, Func<(Platform? Platform, string? Error)> buildPlatform)
+    {
+        ArgumentNullException.ThrowIfNull(tree);
         ArgumentNullException.ThrowIfNull(file);
+        ArgumentNullException.ThrowIfNull(topology);
+        ArgumentNullException.ThrowIfNull(buildPlatform);
         options ??= LintOptions.Default;
-        var topology = IommuTopology.Decode(tree);
         var findings = new List<LintFinding>(FirmwareLint.Check(tree, topology, file));
-        var (platform, error) = NeedsDriverFacts(topology) ? BuildPlatform(tree) : (null, null);
+        var (platform, error) = NeedsDriverFacts(topology) ? BuildPlatform(buildPlatform) : (null, null);
         if (platform is not null)
         {
             findings.AddRange(DriverLint.Check(tree, topology, platform, options.Profiles, file));
@@ -169,11 +180,11 @@ public static class Linter
     /// The model's platform, for the driver facts (DART variants and <c>iommulab,*</c> parameters, which driver an
     /// IOMMU gets). The builder parses those properties with int.Parse, so a malformed one is reported, not thrown.
     /// </summary>
-    private static (Platform? Platform, string? Error) BuildPlatform(DeviceTree tree)
+    private static (Platform? Platform, string? Error) BuildPlatform(Func<(Platform? Platform, string? Error)> build)
     {
         try
         {
-            return DtPlatformBuilder.Build(tree, new PlatformKnobs(), []);
+            return build();
         }
         catch (Exception ex) when (ex is FormatException or OverflowException)
         {

@@ -2,10 +2,12 @@
 
 using System.Collections.Immutable;
 using System.Diagnostics;
+using System.Runtime.ExceptionServices;
 using IommuLab.Firmware;
 using IommuLab.Firmware.Acpi;
 using IommuLab.Firmware.DeviceTree;
 using IommuLab.Firmware.Lint;
+using IommuLab.Firmware.Topology;
 using IommuLab.Model.Exploration;
 using IommuLab.Model.Kernel;
 using IommuLab.Model.Lint;
@@ -204,8 +206,29 @@ public static class ScanRunner
             {
                 var tree = DeviceTreeLoader.Load(bytes, name, options.Limits);
                 kind = DtbReader.LooksLikeDtb(bytes) ? ScanInputKind.Dtb : ScanInputKind.Dts;
-                lint = Linter.LintTree(tree, name, new LintOptions { Profiles = options.Profiles, Limits = options.Limits });
-                (platform, error) = DtPlatformBuilder.Build(tree, new PlatformKnobs(), []);
+
+                // One topology decode and one platform build serve the lint and the exploration. A build that throws
+                // throws where it used to: inside the lint when the driver rules build it, else after the lint.
+                var topology = IommuTopology.Decode(tree);
+                (Platform? Platform, string? Error) built = default;
+                ExceptionDispatchInfo? failed = null;
+                try
+                {
+                    built = DtPlatformBuilder.Build(tree, new PlatformKnobs(), [], topology: topology);
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException and not OperationCanceledException)
+                {
+                    failed = ExceptionDispatchInfo.Capture(ex);
+                }
+
+                (Platform? Platform, string? Error) Built()
+                {
+                    failed?.Throw();
+                    return built;
+                }
+
+                lint = Linter.LintTree(tree, name, new LintOptions { Profiles = options.Profiles, Limits = options.Limits }, topology, Built);
+                (platform, error) = Built();
             }
         }
         catch (FirmwareFormatException ex)
