@@ -119,9 +119,7 @@ public static class Explorer
         ArgumentNullException.ThrowIfNull(system);
         ArgumentNullException.ThrowIfNull(options);
         var executor = new Executor();
-        var strategy = options.Strategy == StrategyKind.Exhaustive && options.StopWhenUnprovable
-            ? new OptimalDporStrategy(options.Budget, stopWhenUnprovable: true)
-            : StrategyNames.Create(options.Strategy, options.Budget, options.Seed, options.PctDepth);
+        var strategy = StrategyNames.Create(options.Strategy, options.Budget, options.Seed, options.PctDepth, options.StopWhenUnprovable);
         // 128-bit digests, not the Foata strings (kilobytes each): memory per execution stays small.
         var traces = new HashSet<UInt128>();
         var tracesCapped = false;

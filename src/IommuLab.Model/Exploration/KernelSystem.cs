@@ -69,21 +69,16 @@ public sealed class KernelSystem : IExplorable
 
     internal ImmutableHashSet<string> Paths { get; }
 
-    private readonly Dictionary<int, (string Key, string Name)> _probeNames = [];
+    private (string Key, string Name)?[]? _probeNames;
 
-    /// <summary>The PROBE process's key and name of the consumer at <paramref name="position"/>, built once per system.</summary>
+    /// <summary>
+    /// The PROBE process's key and name of the consumer at <paramref name="position"/>, built once per system (two
+    /// threads filling one slot build the same strings).
+    /// </summary>
     internal (string Key, string Name) ProbeNames(int position, Device dev)
     {
-        lock (_probeNames)
-        {
-            if (!_probeNames.TryGetValue(position, out var names))
-            {
-                names = ($"probe:{dev.Info.Path}", $"PROBE({dev.Info.Labels.FirstOrDefault() ?? dev.Info.Path})");
-                _probeNames.Add(position, names);
-            }
-
-            return names;
-        }
+        var names = _probeNames ??= new (string, string)?[Platform.Devices.Count];
+        return names[position] ??= ($"probe:{dev.Info.Path}", $"PROBE({KernelSystemRun.Label(dev)})");
     }
 
     /// <summary>The most points one coarse step (or the boot) recorded so far: sizes the next run's record once.</summary>
@@ -172,6 +167,7 @@ public sealed class KernelSystemRun : IExplorableRun
         }
 
         Note("boot: of_platform_populate", "boot", first);
+        system.PointsSeen = Math.Max(system.PointsSeen, Sched.Steps.Count);
 
         // Fine mode explores the cluster's own races; the foreign registration stands in coarse mode only.
         var foreign = !fine && Clusters.ForeignWalksMatter(system.Profile.Switches) ? system.Cluster.Foreign : [];
@@ -270,7 +266,6 @@ public sealed class KernelSystemRun : IExplorableRun
         string name;
         if (Sched.Mode == SchedulerMode.Coarse)
         {
-            _system.PointsSeen = Math.Max(_system.PointsSeen, Sched.Steps.Count);
             Sched.ForgetSteps();
             var noIommuBefore = NoDevIommu(k, _noIommuBefore ??= new bool[k.Devices.Count]);
             Complete(Sched.Spawn(bodyName, body));
@@ -434,7 +429,7 @@ public sealed class KernelSystemRun : IExplorableRun
 
     private static string Join(IReadOnlyList<StreamRef> refs) => refs.Count == 0 ? "{}" : "{" + string.Join(",", refs) + "}";
 
-    private static string Label(Device d) => d.Info.Labels.FirstOrDefault() ?? d.Info.Path;
+    internal static string Label(Device d) => d.Info.Labels.FirstOrDefault() ?? d.Info.Path;
 
     private async KTask WorkPass()
     {

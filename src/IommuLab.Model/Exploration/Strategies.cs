@@ -33,9 +33,10 @@ public static class StrategyNames
 
     public static IReadOnlyList<string> All { get; } = ["exhaustive", "random", "pct"];
 
-    public static IExplorationStrategy Create(StrategyKind kind, int budget, int seed, int pctDepth = 3) => kind switch
+    /// <summary>A strategy by kind; <c>stopWhenUnprovable</c> applies to the exhaustive one (<see cref="OptimalDporStrategy"/>).</summary>
+    public static IExplorationStrategy Create(StrategyKind kind, int budget, int seed, int pctDepth = 3, bool stopWhenUnprovable = false) => kind switch
     {
-        StrategyKind.Exhaustive => new OptimalDporStrategy(budget),
+        StrategyKind.Exhaustive => new OptimalDporStrategy(budget, stopWhenUnprovable),
         StrategyKind.Random => new RandomStrategy(budget, seed),
         StrategyKind.Pct => new PctStrategy(budget, seed, pctDepth),
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),

@@ -371,7 +371,7 @@ public static class ScanRunner
     private static (long Executions, bool Complete, List<(string Invariant, string Device, string Message)> Found) ExploreOnce(KernelSystem system, StrategyKind kind, int budget, int seed)
     {
         // A scan wants the proof or the sample: the exhaustive run stops once it cannot be a proof.
-        var strategy = kind == StrategyKind.Exhaustive ? new OptimalDporStrategy(budget, stopWhenUnprovable: true) : StrategyNames.Create(kind, budget, seed);
+        var strategy = StrategyNames.Create(kind, budget, seed, stopWhenUnprovable: true);
         var outcomes = new List<RunOutcome>();
         var outcomeKeys = new HashSet<ImmutableArray<string>>(FactsComparer.Instance);
         var found = new List<(string Invariant, string Device, string Message)>();
