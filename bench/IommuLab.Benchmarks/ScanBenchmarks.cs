@@ -21,7 +21,10 @@ namespace IommuLab.Benchmarks;
 [Config(typeof(AsTheCliRuns))]
 public class ScanBenchmarks
 {
-    /// <summary>One cold iteration, with the runtime settings the CLI ships (its csproj turns TieredPGO and quick JIT for loops off).</summary>
+    /// <summary>
+    /// One cold iteration, with the runtime settings the CLI ships (its csproj): TieredPGO and quick JIT for loops
+    /// off, no call-counting delay, server GC without dynamic adaptation.
+    /// </summary>
     private sealed class AsTheCliRuns : ManualConfig
     {
         public AsTheCliRuns() => AddJob(Job.Default
@@ -29,7 +32,12 @@ public class ScanBenchmarks
             .WithLaunchCount(1)
             .WithWarmupCount(0)
             .WithIterationCount(1)
-            .WithEnvironmentVariables(new EnvironmentVariable("DOTNET_TieredPGO", "0"), new EnvironmentVariable("DOTNET_TC_QuickJitForLoops", "0")));
+            .WithGcServer(true)
+            .WithEnvironmentVariables(
+                new EnvironmentVariable("DOTNET_TieredPGO", "0"),
+                new EnvironmentVariable("DOTNET_TC_QuickJitForLoops", "0"),
+                new EnvironmentVariable("DOTNET_TC_CallCountingDelayMs", "0"),
+                new EnvironmentVariable("DOTNET_GCDynamicAdaptationMode", "0")));
     }
 
     private IReadOnlyList<string> _files = [];
