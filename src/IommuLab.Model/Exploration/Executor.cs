@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace IommuLab.Model.Exploration;
 
 /// <summary>A finished execution: its steps, the process keys they name, and its quiescent outcome.</summary>
@@ -78,7 +80,14 @@ public sealed class Executor
             Sync();
             _seq.TryGetValue(process, out var seq);
             _seq[process] = seq + 1;
-            var step = new ExecutedStep(process, seq, info.Name, [.. info.Accesses], [.. info.Spawned.Select(l => _global[l])]);
+            // The label's array is immutable, so the step shares it instead of copying it.
+            var spawned = info.Spawned.IsDefaultOrEmpty ? [] : new int[info.Spawned.Length];
+            for (var i = 0; i < spawned.Length; i++)
+            {
+                spawned[i] = _global[info.Spawned[i]];
+            }
+
+            var step = new ExecutedStep(process, seq, info.Name, ImmutableCollectionsMarshal.AsArray(info.Accesses) ?? [], spawned);
             Steps.Add(step);
             return step;
         }

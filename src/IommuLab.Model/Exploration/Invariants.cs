@@ -31,7 +31,16 @@ public static class Invariants
     {
         ArgumentNullException.ThrowIfNull(k);
         using var frozen = OutcomeBuilder.Freeze(k);
-        return [.. All.SelectMany(i => i.Check(k))];
+        var found = new List<Violation>();
+        foreach (var i in All)
+        {
+            foreach (var v in i.Check(k))
+            {
+                found.Add(v);
+            }
+        }
+
+        return found;
     }
 
     internal static IEnumerable<(Device Dev, DeviceOutcome O)> Consumers(Kernel.Kernel k) =>

@@ -37,7 +37,8 @@ public sealed class Device(PlatformDevice info)
 
     public int Index => Info.Index;
 
-    public string Name => Info.Labels.FirstOrDefault() ?? Info.Name;
+    /// <summary>The first label, else the node name (read on every log line and lookup, so computed once).</summary>
+    public string Name { get; } = info.Labels.FirstOrDefault() ?? info.Name;
 
     public bool Added { get; internal set; }
 

@@ -59,6 +59,9 @@ public sealed class ScanCache
     // Per cluster and exploration settings (no switches): the outcomes explored so far, with the switches they read.
     private readonly ConcurrentDictionary<string, List<(KernelSwitches Switches, ulong Reads, ClusterScanOutcome Outcome)>> _byReads = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<Type, PropertyInfo[]> _properties = new();
+
+    // By switch values (KernelSwitches' equality), so a scan holds one text per distinct profile.
+    private readonly ConcurrentDictionary<KernelSwitches, string> _switchesText = new();
     private long _bytes;
     private long _hits;
     private long _misses;
@@ -127,7 +130,13 @@ public sealed class ScanCache
         w.Token(Convert.ToHexString(platformDigest));
         if (switches is not null)
         {
-            w.Value(switches);
+            // The same text w.Value(switches) writes, formed once per profile: it is asked for at every cluster.
+            w.Raw(_switchesText.GetOrAdd(switches, s =>
+            {
+                var sw = new CanonicalWriter(_properties);
+                sw.Value(s);
+                return sw.Text();
+            }));
         }
 
         w.Value(options.Granularity);
@@ -235,6 +244,11 @@ public sealed class ScanCache
         private readonly Dictionary<object, int> _seen = new(ReferenceEqualityComparer.Instance);
 
         public byte[] Bytes() => Encoding.UTF8.GetBytes(_sb.ToString());
+
+        public string Text() => _sb.ToString();
+
+        /// <summary>Text another writer formed (that writer's references are its own: it must share none with this one).</summary>
+        public void Raw(string text) => _sb.Append(text);
 
         public void Token(string s) => _sb.Append('#').Append(s.Length).Append(':').Append(s);
 
