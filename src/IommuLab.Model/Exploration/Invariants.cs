@@ -111,13 +111,22 @@ public sealed class I2NoPartialGang : IInvariant
     {
         foreach (var (d, o) in Invariants.Consumers(k))
         {
-            if (d.Group is null || o.Firmware.Count == 0)
+            if (d.Group is null || o.Firmware.Count == 0 || o.GroupCoverage.Count == 0)
             {
                 continue;
             }
 
-            var missing = o.Firmware.Distinct().Except(o.GroupCoverage).ToList();
-            if (missing.Count > 0 && o.GroupCoverage.Count > 0)
+            // F(D) minus the coverage, each reference once, in F(D) order (lists of a few entries).
+            var missing = new List<StreamRef>();
+            foreach (var f in o.Firmware)
+            {
+                if (!o.GroupCoverage.Contains(f) && !missing.Contains(f))
+                {
+                    missing.Add(f);
+                }
+            }
+
+            if (missing.Count > 0)
             {
                 yield return new Violation(Id, d.Info.Path,
                     [$"F(D) = {Invariants.List(o.Firmware)}", $"group {d.Group.Id} covers {Invariants.List(o.GroupCoverage)}", $"missing {Invariants.List(missing)}"],
@@ -150,7 +159,8 @@ public sealed class I3ConfiguredMeansProgrammed : IInvariant
                 DomainType.Blocked => StreamMode.Disabled,
                 _ => StreamMode.Translate,
             };
-            foreach (var r in OutcomeBuilder.FirmwareRefs(d.Info))
+            var refs = OutcomeBuilder.FirmwareRefs(d.Info);
+            foreach (var r in refs)
             {
                 var inst = k.InstanceOf(r);
                 var sid = r.Args.Length > 0 ? r.Args[0] : 0;
@@ -170,13 +180,13 @@ public sealed class I3ConfiguredMeansProgrammed : IInvariant
             if (d.Iommu?.IommuDev?.Driver is FwspecDriver drv && d.Iommu.Fwspec is { } fw)
             {
                 // What of_xlate stores per reference (arm-smmu: SMR ID | mask << 16), not the raw first cell.
-                var want = OutcomeBuilder.FirmwareRefs(d.Info).Select(drv.FwspecId).ToList();
-                if (!fw.Ids.SequenceEqual(want) || fw.Fwnode?.Index != OutcomeBuilder.FirmwareRefs(d.Info)[0].Instance)
+                var want = refs.Select(drv.FwspecId).ToList();
+                if (!fw.Ids.SequenceEqual(want) || fw.Fwnode?.Index != refs[0].Instance)
                 {
                     facts.Add($"fwspec {{{fw.Fwnode?.Name}: {string.Join(",", fw.Ids)}}} != F(D) ids {string.Join(",", want)}");
                 }
 
-                if (OutcomeBuilder.FirmwareRefs(d.Info).Select(r => r.Instance).Distinct().Count() > 1)
+                if (refs.Any(r => r.Instance != refs[0].Instance))
                 {
                     facts.Add("IDs of a second instance are attributed to the first (fwspec names one fwnode)");
                 }

@@ -115,7 +115,7 @@ public sealed class KernelSystemRun : IExplorableRun
     private readonly HashSet<int> _probeAdded = [];
     private bool[]? _noIommuBefore;
     private readonly List<Access> _label;
-    private readonly HashSet<Access> _labelSeen;
+    private readonly HashSet<ulong> _labelSeen;
     private int _lateSeen;
     private bool _earlyTimeout;
 
@@ -146,7 +146,7 @@ public sealed class KernelSystemRun : IExplorableRun
         // Boot passes about 20 points per device (of_platform_populate plus the notifiers).
         Sched = new Scheduler(fine ? SchedulerMode.Fine : SchedulerMode.Coarse, fine ? new FirstEnabled() : null, record: true, capacity: Math.Max(32 * system.Platform.Devices.Count, system.PointsSeen));
         _label = new List<Access>(system.LabelSeen);
-        _labelSeen = new HashSet<Access>(system.LabelSeen);
+        _labelSeen = new HashSet<ulong>(system.LabelSeen);
         Kernel = new Kernel.Kernel(system.Platform, system.Profile.Switches, Sched) { KeepsLogText = !system.QuietLog || system.Narrate };
         _workItem = Sched.Mutex(new KObject(ObjectKind.WorkItem, 0), "deferred_probe_work");
         var k = Kernel;
@@ -274,15 +274,16 @@ public sealed class KernelSystemRun : IExplorableRun
             // Nor are snapshot reads: the step compares them only with its own later reads.
             _label.Clear();
             _labelSeen.Clear();
-            foreach (var (_, access) in Sched.Steps)
+            foreach (ref readonly var point in Sched.StepSpan)
             {
+                var access = point.Access;
                 if (access.IsLockOp || access.Kind == AccessKind.Snapshot)
                 {
                     continue;
                 }
 
                 var a = UnchangedDevIommu(k, access, noIommuBefore, _system) ? access with { Kind = AccessKind.Read } : access;
-                if (_labelSeen.Add(a))
+                if (_labelSeen.Add(Packed(a)))
                 {
                     _label.Add(a);
                 }
@@ -445,6 +446,9 @@ public sealed class KernelSystemRun : IExplorableRun
             await Kernel.DeferredProbeWork();
         }
     }
+
+    /// <summary>An access as one number (object id, object kind, access kind; both enums are far below 256), for the label's set.</summary>
+    private static ulong Packed(Access a) => (uint)a.Object.Id | ((ulong)(byte)a.Object.Kind << 32) | ((ulong)(byte)a.Kind << 40);
 
     /// <summary>Which devices have no dev->iommu now, written into <paramref name="r"/> (one buffer per run).</summary>
     private static bool[] NoDevIommu(Kernel.Kernel k, bool[] r)

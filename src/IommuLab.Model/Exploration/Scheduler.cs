@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace IommuLab.Model.Exploration;
 
@@ -159,6 +160,9 @@ public sealed class Scheduler
 
     /// <summary>Every point in execution order since <see cref="ForgetSteps"/>, with the thread that passed it (when recording).</summary>
     public IReadOnlyList<(int Thread, Access Access)> Steps => _steps ?? [];
+
+    /// <summary>The same points without an enumerator, for the explorer's per-step label.</summary>
+    internal ReadOnlySpan<(int Thread, Access Access)> StepSpan => _steps is null ? default : CollectionsMarshal.AsSpan(_steps);
 
     /// <summary>Drops the recorded points (a coarse explorer reads each step's own and needs no history).</summary>
     public void ForgetSteps() => _steps?.Clear();

@@ -54,6 +54,9 @@ public sealed record FwRefList(ImmutableArray<FwRef> Refs, Errno EndErrno, strin
     private readonly ImmutableArray<FwRef> _refs = Refs;
     private readonly ImmutableArray<FwRef> _available = Prefix(Refs);
 
+    // The same, boxed once: the checks ask for it as a list several times per consumer and execution.
+    private readonly IReadOnlyList<FwRef> _availableList = Prefix(Refs);
+
     public ImmutableArray<FwRef> Refs
     {
         get => _refs;
@@ -61,11 +64,15 @@ public sealed record FwRefList(ImmutableArray<FwRef> Refs, Errno EndErrno, strin
         {
             _refs = value;
             _available = Prefix(value);
+            _availableList = _available;
         }
     }
 
     /// <summary>F(D): the references up to the first unavailable target (computed once: every check asks for it).</summary>
     internal ImmutableArray<FwRef> Available => _available;
+
+    /// <summary><see cref="Available"/> as a list, without boxing it at every call.</summary>
+    internal IReadOnlyList<FwRef> AvailableList => _availableList;
 
     /// <summary>
     /// The list ends with an error the kernel returns (a PCI alias's of_map_id() failure stops
