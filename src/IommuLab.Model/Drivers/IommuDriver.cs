@@ -33,6 +33,9 @@ public abstract class IommuDriver(Kernel.Kernel kernel)
 
     public abstract string Name { get; }
 
+    /// <summary>Whether the ops' owner is a module, once the kernel has asked (a platform fact: see Kernel.IsModule).</summary>
+    internal bool? OwnerIsModule { get; set; }
+
     public virtual bool HasOfXlate => true;
 
     /// <summary>The platform driver's probe() ignores iommu_device_register()'s result (viommu_probe()) and stays bound.</summary>

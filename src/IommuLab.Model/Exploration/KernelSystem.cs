@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
 using IommuLab.Model.Kernel;
 
 namespace IommuLab.Model.Exploration;
@@ -332,7 +333,8 @@ public sealed class KernelSystemRun : IExplorableRun
             p.Awaiting = false;
         }
 
-        var spawned = ImmutableArray.CreateBuilder<int>();
+        // Usually nothing is created: the builder is made only when something is.
+        ImmutableArray<int>.Builder? spawned = null;
         // Only consumers a host bridge's scan adds can appear here (the others got their PROBE at the start).
         foreach (var c in _system.Scanned.Count == 0 ? [] : _system.Cluster.Consumers)
         {
@@ -340,19 +342,19 @@ public sealed class KernelSystemRun : IExplorableRun
             if (dev.Added && dev.Info.HasDriver && _system.Scanned.Contains(c) && _probeAdded.Add(c))
             {
                 // device_add() of a PCI function: its driver probe can run from now on.
-                spawned.Add(_procs.Count);
+                (spawned ??= ImmutableArray.CreateBuilder<int>()).Add(_procs.Count);
                 AddProbe(c);
             }
         }
 
         if (k.WorkQueued && !_procs.Any(q => q.Awaiting))
         {
-            spawned.Add(_procs.Count);
+            (spawned ??= ImmutableArray.CreateBuilder<int>()).Add(_procs.Count);
             Add($"work<{p.Info.Key}#{seq}>", "deferred_probe_work", [("WORK", WorkPass)], isWork: true);
         }
 
         Note(name, "step", firstEvent);
-        return new StepInfo(name, accesses, spawned.ToImmutable());
+        return new StepInfo(name, accesses, spawned?.ToImmutable() ?? []);
     }
 
     public RunOutcome Finish()
@@ -404,12 +406,18 @@ public sealed class KernelSystemRun : IExplorableRun
             facts.Add($"deadlock {t.Name}");
         }
 
+        // Each violation under its device's path (a WARN names the device), kept when it is about this cluster.
         var paths = _system.Paths;
-        var violations = Invariants.CheckAll(k).Concat(ExecutionChecks.Check(k, _lateWalking))
-            .Select(v => v.Device.StartsWith('/') ? v : v with { Device = k.Devices.FirstOrDefault(d => d.Name == v.Device)?.Info.Path ?? v.Device })
-            .Where(v => paths.Contains(v.Device))
-            .Where(v => !(_earlyTimeout && v.Invariant == "IDMA" && BoundWithoutIommu(k, v.Device)))
-            .ToList();
+        var violations = new List<Violation>();
+        foreach (var found in Invariants.CheckAll(k).Concat(ExecutionChecks.Check(k, _lateWalking)))
+        {
+            var v = found.Device.StartsWith('/') ? found : found with { Device = k.Devices.FirstOrDefault(d => d.Name == found.Device)?.Info.Path ?? found.Device };
+            if (paths.Contains(v.Device) && !(_earlyTimeout && v.Invariant == "IDMA" && BoundWithoutIommu(k, v.Device)))
+            {
+                violations.Add(v);
+            }
+        }
+
         return new RunOutcome(facts.ToImmutable(), violations) { EarlyTimeout = _earlyTimeout };
     }
 
@@ -424,11 +432,53 @@ public sealed class KernelSystemRun : IExplorableRun
     internal static string Fact(Kernel.Kernel k, Device d)
     {
         var o = OutcomeBuilder.Of(k, d);
-        var group = d.Group is null ? "-" : d.Group.Devices.Select(x => x.Info.Path).Order(StringComparer.Ordinal).FirstOrDefault() ?? "-";
-        return $"{o.Path} {o.Class} dma={o.Dma} group={group} domain={d.Group?.Domain?.Type.ToString() ?? "-"} covers={Join(o.GroupCoverage)} configured={Join(o.Configured)}";
+
+        // The group by its first member path in ordinal order.
+        string? group = null;
+        foreach (var x in d.Group?.Devices ?? [])
+        {
+            if (group is null || string.CompareOrdinal(x.Info.Path, group) < 0)
+            {
+                group = x.Info.Path;
+            }
+        }
+
+        // What $"{o.Path} {o.Class} dma={o.Dma} group={group} domain={type} covers={...} configured={...}" formats.
+        var fact = new DefaultInterpolatedStringHandler(0, 0);
+        fact.AppendFormatted(o.Path);
+        fact.AppendLiteral(" ");
+        fact.AppendFormatted(o.Class);
+        fact.AppendLiteral(" dma=");
+        fact.AppendFormatted(o.Dma);
+        fact.AppendLiteral(" group=");
+        fact.AppendFormatted(group ?? "-");
+        fact.AppendLiteral(" domain=");
+        fact.AppendFormatted(d.Group?.Domain?.Type.ToString() ?? "-");
+        fact.AppendLiteral(" covers=");
+        Join(ref fact, o.GroupCoverage);
+        fact.AppendLiteral(" configured=");
+        Join(ref fact, o.Configured);
+        return fact.ToStringAndClear();
     }
 
-    private static string Join(IReadOnlyList<StreamRef> refs) => refs.Count == 0 ? "{}" : "{" + string.Join(",", refs) + "}";
+    /// <summary>Appends {instance:id,...} as string.Join of the refs would, without a string per ref.</summary>
+    private static void Join(ref DefaultInterpolatedStringHandler s, IReadOnlyList<StreamRef> refs)
+    {
+        s.AppendLiteral("{");
+        for (var i = 0; i < refs.Count; i++)
+        {
+            if (i > 0)
+            {
+                s.AppendLiteral(",");
+            }
+
+            s.AppendFormatted(refs[i].Instance);
+            s.AppendLiteral(":");
+            s.AppendFormatted(refs[i].Id);
+        }
+
+        s.AppendLiteral("}");
+    }
 
     internal static string Label(Device d) => d.Info.Labels.FirstOrDefault() ?? d.Info.Path;
 

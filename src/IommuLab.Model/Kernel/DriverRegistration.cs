@@ -138,11 +138,13 @@ public sealed partial class Kernel
     }
 
     /// <summary>The ops' owner is a module (not NULL): the instances this driver drives are modules.</summary>
-    private bool IsModule(IommuDriver ops)
+    private bool IsModule(IommuDriver ops) => ops.OwnerIsModule ??= AnyModularInstance(ops.Name);
+
+    private bool AnyModularInstance(string driverName)
     {
         foreach (var i in Platform.Instances)
         {
-            if (i.Availability == DriverAvailability.Module && DtPlatformBuilder.DriverNameOf(i.Driver) == ops.Name)
+            if (i.Availability == DriverAvailability.Module && DtPlatformBuilder.DriverNameOf(i.Driver) == driverName)
             {
                 return true;
             }
