@@ -8,6 +8,11 @@ namespace IommuLab.Model.Exploration;
 /// </summary>
 public sealed record ExecutedStep(int Process, int Seq, string Name, Access[] Accesses, int[] Spawned)
 {
+    // The objects this step touches and those it writes or locks, one bit per object hash: race detection compares
+    // every pair of steps of an execution, and the pairs that share no written object are told apart by two ANDs.
+    private readonly ulong _touched = ObjectBits(Accesses, writesOnly: false);
+    private readonly ulong _written = ObjectBits(Accesses, writesOnly: true);
+
     /// <summary>
     /// The dependency relation (docs/traces.md): same process; one created the other's process; or two accesses
     /// to one object where one writes, or two operations on one lock.
@@ -18,6 +23,11 @@ public sealed record ExecutedStep(int Process, int Seq, string Name, Access[] Ac
         if (Process == other.Process || Array.IndexOf(Spawned, other.Process) >= 0 || Array.IndexOf(other.Spawned, Process) >= 0)
         {
             return true;
+        }
+
+        if (((_written & other._touched) | (_touched & other._written)) == 0)
+        {
+            return false;
         }
 
         foreach (var a in Accesses)
@@ -32,6 +42,20 @@ public sealed record ExecutedStep(int Process, int Seq, string Name, Access[] Ac
         }
 
         return false;
+    }
+
+    private static ulong ObjectBits(Access[] accesses, bool writesOnly)
+    {
+        var bits = 0UL;
+        foreach (var a in accesses)
+        {
+            if (!writesOnly || a.IsLockOp || a.Kind == AccessKind.Write)
+            {
+                bits |= 1UL << (int)(unchecked(((uint)a.Object.Kind * 0x9E3779B1u) + ((uint)a.Object.Id * 0x85EBCA6Bu)) >> 26);
+            }
+        }
+
+        return bits;
     }
 
     /// <summary>A fine step whose only access is this lock operation.</summary>
@@ -70,21 +94,30 @@ public sealed class HappensBefore
                 direct.Add(po);
             }
 
-            for (var j = 0; j < i; j++)
+            // Latest first: a step already ordered before this one through a later dependency is no immediate
+            // predecessor (Races and Foata would pass over it) and is not compared at all; the rest are kept in
+            // execution order, as Races and Foata read them.
+            var first = direct.Count;
+            for (var j = i - 1; j >= 0; j--)
             {
-                if (steps[j].Process != s.Process && steps[j].DependsOn(s))
+                var sj = steps[j];
+                if (sj.Process == s.Process || c[sj.Process] > sj.Seq || !sj.DependsOn(s))
                 {
-                    direct.Add(j);
-                    var cj = _clock[j];
-                    for (var q = 0; q < processCount; q++)
+                    continue;
+                }
+
+                direct.Add(j);
+                var cj = _clock[j];
+                for (var q = 0; q < processCount; q++)
+                {
+                    if (cj[q] > c[q])
                     {
-                        if (cj[q] > c[q])
-                        {
-                            c[q] = cj[q];
-                        }
+                        c[q] = cj[q];
                     }
                 }
             }
+
+            direct.Reverse(first, direct.Count - first);
 
             c[s.Process] = s.Seq + 1;
             _clock[i] = c;
