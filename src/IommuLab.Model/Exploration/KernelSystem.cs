@@ -85,6 +85,9 @@ public sealed class KernelSystem : IExplorable
     /// <summary>The most points one coarse step (or the boot) recorded so far: sizes the next run's record once.</summary>
     internal int PointsSeen { get; set; }
 
+    /// <summary>The point record a finished run gave back, for the next run (null: none waiting).</summary>
+    internal List<(int Thread, Access Access)>? SpareRecord;
+
     /// <summary>The largest coarse label so far: sizes the next run's label set once.</summary>
     internal int LabelSeen { get; set; }
 
@@ -145,7 +148,7 @@ public sealed class KernelSystemRun : IExplorableRun
         _system = system;
         var fine = system.Granularity == Granularity.Fine;
         // Boot passes about 20 points per device (of_platform_populate plus the notifiers).
-        Sched = new Scheduler(fine ? SchedulerMode.Fine : SchedulerMode.Coarse, fine ? new FirstEnabled() : null, record: true, capacity: Math.Max(32 * system.Platform.Devices.Count, system.PointsSeen));
+        Sched = new Scheduler(fine ? SchedulerMode.Fine : SchedulerMode.Coarse, fine ? new FirstEnabled() : null, record: true, capacity: Math.Max(32 * system.Platform.Devices.Count, system.PointsSeen), buffer: Interlocked.Exchange(ref system.SpareRecord, null));
         _label = new List<Access>(system.LabelSeen);
         _labelSeen = new HashSet<ulong>(system.LabelSeen);
         Kernel = new Kernel.Kernel(system.Platform, system.Profile.Switches, Sched) { KeepsLogText = !system.QuietLog || system.Narrate };
@@ -380,7 +383,15 @@ public sealed class KernelSystemRun : IExplorableRun
             Note("WORK", "epilogue", first);
         }
 
-        return Outcome();
+        var outcome = Outcome();
+
+        // Nothing runs after the outcome: the next execution records into this run's list.
+        if (Sched.TakeRecord() is { } record)
+        {
+            _system.SpareRecord = record;
+        }
+
+        return outcome;
     }
 
     private RunOutcome Outcome()

@@ -56,7 +56,10 @@ public sealed class KThread
     internal Action? Resume { get; set; }
 
     /// <summary>Every access this thread declared so far (fine mode, when the scheduler records).</summary>
-    public List<Access> Footprint { get; } = [];
+    public List<Access> Footprint => _footprint ??= [];
+
+    // Made on first use: only fine mode records footprints, and a coarse execution spawns a thread per step.
+    private List<Access>? _footprint;
 
     internal void Step()
     {
@@ -131,13 +134,14 @@ public sealed class Scheduler
 {
     private readonly List<KThread> _threads = [];
     private readonly IThreadChooser? _chooser;
-    private readonly List<(int Thread, Access Access)>? _steps;
+    private List<(int Thread, Access Access)>? _steps;
 
     /// <param name="mode">Coarse (each thread runs to completion) or fine (a step per scheduling point).</param>
     /// <param name="chooser">Picks the next thread in fine mode.</param>
     /// <param name="record">Record every point (<see cref="Steps"/>) for the explorer.</param>
     /// <param name="capacity">Points expected in one step or boot (sizes the record once, instead of growing it each execution).</param>
-    public Scheduler(SchedulerMode mode, IThreadChooser? chooser = null, bool record = false, int capacity = 0)
+    /// <param name="buffer">An empty list to record into (one a previous execution gave back with <see cref="TakeRecord"/>).</param>
+    public Scheduler(SchedulerMode mode, IThreadChooser? chooser = null, bool record = false, int capacity = 0, List<(int Thread, Access Access)>? buffer = null)
     {
         if (mode == SchedulerMode.Fine && chooser is null)
         {
@@ -146,7 +150,7 @@ public sealed class Scheduler
 
         Mode = mode;
         _chooser = chooser;
-        _steps = record ? new(capacity) : null;
+        _steps = record ? buffer ?? new(capacity) : null;
     }
 
     public SchedulerMode Mode { get; }
@@ -166,6 +170,15 @@ public sealed class Scheduler
 
     /// <summary>Drops the recorded points (a coarse explorer reads each step's own and needs no history).</summary>
     public void ForgetSteps() => _steps?.Clear();
+
+    /// <summary>Stops recording and hands over the (cleared) record list, for the next execution to reuse.</summary>
+    internal List<(int Thread, Access Access)>? TakeRecord()
+    {
+        var steps = _steps;
+        _steps = null;
+        steps?.Clear();
+        return steps;
+    }
 
     public KThread Spawn(string name, Func<KTask> body)
     {

@@ -26,6 +26,10 @@ public sealed class PhysicalMemory
     private readonly Dictionary<ulong, ulong[]?[]> _pages = new(16);
     private int _chunks;
 
+    // Dropped chunks (zeroed) and page slot arrays (all null), reused before allocating new ones.
+    private readonly Stack<ulong[]> _spareChunks = new();
+    private readonly Stack<ulong[]?[]> _spareSlots = new();
+
     // Table walks touch the same chunk several times in a row.
     private ulong _lastChunk = ulong.MaxValue;
     private ulong[]? _lastData;
@@ -175,10 +179,7 @@ public sealed class PhysicalMemory
         var end = (address + length) >> PageShift;
         if (end - first > 64 + (4 * (ulong)_pages.Count))
         {
-            foreach (var pfn in _pages.Keys.Where(n => n >= first && n < end).ToList())
-            {
-                Drop(pfn);
-            }
+            DropBacked(first, end);
         }
         else
         {
@@ -192,14 +193,32 @@ public sealed class PhysicalMemory
         _lastData = null;
     }
 
+    // A separate method, so that the closure is made only for a long range, not at every Clear.
+    private void DropBacked(ulong first, ulong end)
+    {
+        foreach (var pfn in _pages.Keys.Where(n => n >= first && n < end).ToList())
+        {
+            Drop(pfn);
+        }
+    }
+
     private void Drop(ulong pfn)
     {
         if (_pages.Remove(pfn, out var slots))
         {
-            foreach (var c in slots)
+            for (var i = 0; i < slots.Length; i++)
             {
-                _chunks -= c is null ? 0 : 1;
+                if (slots[i] is { } c)
+                {
+                    // Kept for the next chunk this memory creates (a DMA check backs and drops one buffer per device).
+                    Array.Clear(c);
+                    _spareChunks.Push(c);
+                    slots[i] = null;
+                    _chunks--;
+                }
             }
+
+            _spareSlots.Push(slots);
         }
     }
 
@@ -225,11 +244,11 @@ public sealed class PhysicalMemory
         var pfn = chunk >> (PageShift - ChunkShift);
         if (!_pages.TryGetValue(pfn, out var slots))
         {
-            slots = new ulong[]?[ChunksPerPage];
+            slots = _spareSlots.TryPop(out var spare) ? spare : new ulong[]?[ChunksPerPage];
             _pages.Add(pfn, slots);
         }
 
-        var data = new ulong[WordsPerChunk];
+        var data = _spareChunks.TryPop(out var zeroed) ? zeroed : new ulong[WordsPerChunk];
         slots[(int)(chunk & (ChunksPerPage - 1))] = data;
         _chunks++;
         _lastChunk = chunk;
