@@ -82,6 +82,23 @@ public sealed class KernelSystem : IExplorable
         return names[position] ??= ($"probe:{dev.Info.Path}", $"PROBE({KernelSystemRun.Label(dev)})");
     }
 
+    private (string Key, string Reg, string RegBind, string Bind)?[]? _regNames;
+
+    /// <summary>The REG process's key and the names of its steps for the instance device at <paramref name="position"/>, built once per system.</summary>
+    internal (string Key, string Reg, string RegBind, string Bind) RegNames(int position, Device dev)
+    {
+        var names = _regNames ??= new (string, string, string, string)?[Platform.Devices.Count];
+        if (names[position] is { } known)
+        {
+            return known;
+        }
+
+        var label = KernelSystemRun.Label(dev);
+        var made = ($"reg:{dev.Info.Path}", $"REG({label})", $"REG/BIND({label})", $"BIND({label})");
+        names[position] = made;
+        return made;
+    }
+
     /// <summary>The most points one coarse step (or the boot) recorded so far: sizes the next run's record once.</summary>
     internal int PointsSeen { get; set; }
 
@@ -184,28 +201,28 @@ public sealed class KernelSystemRun : IExplorableRun
             }
 
             var dev = k.Devices[inst.Info.Device];
-            var label = Label(dev);
+            var names = system.RegNames(inst.Info.Device, dev);
             if (foreign.Contains(ix))
             {
                 // A foreign registration: its walk reaches this cluster's devices; it is never bound here (a
                 // driver_bound() trigger only retries deferred devices, as the cluster's own BINDs do).
                 k.BindHeld.Add(dev);
-                Add($"reg:{dev.Info.Path}", $"REG({label})", [($"REG({label})", () => k.DriverProbeDevice(dev))]);
+                Add(names.Key, names.Reg, [(names.Reg, () => k.DriverProbeDevice(dev))]);
                 continue;
             }
 
             if (fine)
             {
-                Add($"reg:{dev.Info.Path}", $"REG({label})", [($"REG({label})", () => k.DriverProbeDevice(dev))]);
+                Add(names.Key, names.Reg, [(names.Reg, () => k.DriverProbeDevice(dev))]);
             }
             else
             {
                 // REG(X) then BIND(X): driver_bound() waits for the BIND step (spec §0.3).
                 k.BindHeld.Add(dev);
-                Add($"reg:{dev.Info.Path}", $"REG/BIND({label})",
+                Add(names.Key, names.RegBind,
                 [
-                    ($"REG({label})", () => k.DriverProbeDevice(dev)),
-                    ($"BIND({label})", () => dev.State != DriverState.Bound && dev.HasDriverSet ? k.DriverBound(dev) : KTask.Completed),
+                    (names.Reg, () => k.DriverProbeDevice(dev)),
+                    (names.Bind, () => dev.State != DriverState.Bound && dev.HasDriverSet ? k.DriverBound(dev) : KTask.Completed),
                 ]);
             }
 

@@ -141,7 +141,7 @@ public static class OutcomeBuilder
         var drv = d.Iommu?.IommuDev?.Driver ?? d.Group?.Driver;
         var firmware = FirmwareRefs(d.Info).Select(Ref).ToList();
         IReadOnlyList<StreamRef> configured = drv is null || d.Iommu is null ? [] : [.. drv.Configured(d).Select(p => new StreamRef(p.Instance.Info.Path, p.Id))];
-        IReadOnlyList<StreamRef> coverage = drv is null ? [] : [.. drv.GroupCoverage(d).Select(p => new StreamRef(p.Instance.Info.Path, p.Id)).OrderBy(s => s.Instance, StringComparer.Ordinal).ThenBy(s => s.Id)];
+        IReadOnlyList<StreamRef> coverage = drv is null ? [] : SortedCoverage(drv.GroupCoverage(d));
         return new DeviceOutcome(
             d.Info.Path,
             d.Name,
@@ -162,6 +162,19 @@ public static class OutcomeBuilder
             DmaAliases = d.Info.PciDmaAliases,
             DriverAvailability = d.Info.DriverAvailability,
         };
+    }
+
+    /// <summary>The coverage by instance path (ordinal), then stream ID; equal entries are equal values, so any sort gives one order.</summary>
+    private static List<StreamRef> SortedCoverage(IEnumerable<(IommuInstance Instance, uint Id)> coverage)
+    {
+        var list = new List<StreamRef>();
+        foreach (var (inst, id) in coverage)
+        {
+            list.Add(new StreamRef(inst.Info.Path, id));
+        }
+
+        list.Sort(static (a, b) => string.CompareOrdinal(a.Instance, b.Instance) is var c and not 0 ? c : a.Id.CompareTo(b.Id));
+        return list;
     }
 
     /// <summary>Consumers: devices with an <c>iommus</c> property.</summary>

@@ -427,22 +427,28 @@ public static class ScanRunner
 
         public int GetHashCode(ImmutableArray<string> facts)
         {
-            // FNV-1a over the joined text.
-            var h = 2166136261u;
-            for (var i = 0; i < facts.Length; i++)
+            // A function of the joined text: the hashes of its lines (the facts, split further where one holds a
+            // newline), each by the runtime's vectorised string hash.
+            var h = new HashCode();
+            if (facts.IsDefaultOrEmpty)
             {
-                if (i > 0)
-                {
-                    h = unchecked((h ^ '\n') * 16777619u);
-                }
-
-                foreach (var c in facts[i])
-                {
-                    h = unchecked((h ^ c) * 16777619u);
-                }
+                h.Add(string.GetHashCode(ReadOnlySpan<char>.Empty));
+                return h.ToHashCode();
             }
 
-            return unchecked((int)h);
+            foreach (var fact in facts)
+            {
+                var rest = fact.AsSpan();
+                for (var nl = rest.IndexOf('\n'); nl >= 0; nl = rest.IndexOf('\n'))
+                {
+                    h.Add(string.GetHashCode(rest[..nl]));
+                    rest = rest[(nl + 1)..];
+                }
+
+                h.Add(string.GetHashCode(rest));
+            }
+
+            return h.ToHashCode();
         }
     }
 

@@ -348,5 +348,16 @@ public sealed class FactsComparerTests
         Assert.False(c.Equals(a, other));
         Assert.NotEqual(c.GetHashCode(a), c.GetHashCode(other));
         Assert.False(c.Equals(a, System.Collections.Immutable.ImmutableArray<string>.Empty));
+
+        // No facts and one empty fact join to the same empty key.
+        System.Collections.Immutable.ImmutableArray<string> oneEmpty = [""];
+        Assert.True(c.Equals(System.Collections.Immutable.ImmutableArray<string>.Empty, oneEmpty));
+        Assert.Equal(c.GetHashCode(System.Collections.Immutable.ImmutableArray<string>.Empty), c.GetHashCode(oneEmpty));
+
+        // A fact holding several lines hashes as those lines given as facts.
+        System.Collections.Immutable.ImmutableArray<string> three = ["x", "y\nz"];
+        System.Collections.Immutable.ImmutableArray<string> split = ["x\ny", "z"];
+        Assert.True(c.Equals(three, split));
+        Assert.Equal(c.GetHashCode(three), c.GetHashCode(split));
     }
 }
