@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Collections.Concurrent;
 
 namespace IommuLab.Firmware.DeviceTree;
 
@@ -12,6 +13,26 @@ internal sealed class DtbSource(ReadOnlyMemory<byte> blob, Dictionary<uint, stri
 
     /// <summary>Property names by strings-block offset (complete after the read: only reads follow).</summary>
     public Dictionary<uint, string> Names { get; } = names;
+
+    private readonly ConcurrentDictionary<string, uint[]> _offsets = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The strings-block offsets whose name is <paramref name="name"/> (usually one; none when no property has that
+    /// name), so that looking for a property compares offsets instead of looking each name up.
+    /// </summary>
+    public uint[] OffsetsOf(string name) => _offsets.GetOrAdd(name, static (n, names) =>
+    {
+        var found = new List<uint>(1);
+        foreach (var (offset, s) in names)
+        {
+            if (s == n)
+            {
+                found.Add(offset);
+            }
+        }
+
+        return [.. found];
+    }, Names);
 }
 
 /// <summary>Reads a node's properties from its blob: the first FDT_PROP token and how many follow.</summary>
@@ -44,6 +65,12 @@ internal static class DtbLazyProperties
     /// <summary>True when a property called <paramref name="name"/> is among these, without building anything.</summary>
     public static bool Contains(DtbSource source, int firstToken, int count, string name)
     {
+        var offsets = source.OffsetsOf(name);
+        if (offsets.Length == 0)
+        {
+            return false;
+        }
+
         var span = source.Blob.Span;
         var p = firstToken;
         for (var seen = 0; seen < count;)
@@ -56,7 +83,7 @@ internal static class DtbLazyProperties
             }
 
             var len = (int)BinaryPrimitives.ReadUInt32BigEndian(span.Slice(p + 4, 4));
-            if (source.Names[BinaryPrimitives.ReadUInt32BigEndian(span.Slice(p + 8, 4))] == name)
+            if (Array.IndexOf(offsets, BinaryPrimitives.ReadUInt32BigEndian(span.Slice(p + 8, 4))) >= 0)
             {
                 return true;
             }
