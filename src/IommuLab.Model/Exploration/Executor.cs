@@ -24,15 +24,29 @@ public sealed class Executor
     private readonly Dictionary<string, int> _ids = new(StringComparer.Ordinal);
     private readonly List<string> _keys = [];
 
+    // The same ids by key object: a system builds each process key once, so most lookups hit here without hashing the text.
+    private readonly Dictionary<string, int> _idsByReference = new(ReferenceEqualityComparer.Instance);
+
     public IReadOnlyList<string> Keys => _keys;
 
     public int Intern(string key)
     {
+        ArgumentNullException.ThrowIfNull(key);
+        if (_idsByReference.TryGetValue(key, out var known))
+        {
+            return known;
+        }
+
         if (!_ids.TryGetValue(key, out var id))
         {
             id = _keys.Count;
             _ids.Add(key, id);
             _keys.Add(key);
+        }
+
+        if (_idsByReference.Count < 4096)
+        {
+            _idsByReference.Add(key, id);
         }
 
         return id;
@@ -43,8 +57,10 @@ public sealed class Executor
     {
         private readonly Executor _owner;
         private readonly List<int> _global = [];
-        private readonly Dictionary<int, int> _local = [];
-        private readonly Dictionary<int, int> _seq = [];
+
+        // By exploration id (dense, small): the process's index in this run (-1: not created here) and its steps so far.
+        private readonly List<int> _local = [];
+        private readonly List<int> _seq = [];
 
         internal Cursor(Executor owner, IExplorableRun run)
         {
@@ -72,13 +88,19 @@ public sealed class Executor
             return e;
         }
 
-        public bool IsEnabled(int process) => _local.TryGetValue(process, out var l) && Run.IsEnabled(l);
+        public bool IsEnabled(int process) => process >= 0 && process < _local.Count && _local[process] >= 0 && Run.IsEnabled(_local[process]);
 
         public ExecutedStep Step(int process)
         {
-            var info = Run.Step(_local[process]);
+            var local = process >= 0 && process < _local.Count ? _local[process] : -1;
+            if (local < 0)
+            {
+                throw new KeyNotFoundException($"process {process} does not exist in this execution");
+            }
+
+            var info = Run.Step(local);
             Sync();
-            _seq.TryGetValue(process, out var seq);
+            var seq = _seq[process];
             _seq[process] = seq + 1;
             // The label's array is immutable, so the step shares it instead of copying it.
             var spawned = info.Spawned.IsDefaultOrEmpty ? [] : new int[info.Spawned.Length];
@@ -101,6 +123,12 @@ public sealed class Executor
             {
                 var id = _owner.Intern(ps[i].Key);
                 _global.Add(id);
+                while (_local.Count <= id)
+                {
+                    _local.Add(-1);
+                    _seq.Add(0);
+                }
+
                 _local[id] = i;
             }
         }

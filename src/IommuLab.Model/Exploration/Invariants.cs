@@ -43,8 +43,16 @@ public static class Invariants
         return found;
     }
 
-    internal static IEnumerable<(Device Dev, DeviceOutcome O)> Consumers(Kernel.Kernel k) =>
-        OutcomeBuilder.Consumers(k).Select(d => (d, OutcomeBuilder.Of(k, d)));
+    internal static IEnumerable<(Device Dev, DeviceOutcome O)> Consumers(Kernel.Kernel k)
+    {
+        if (k.FrozenOutcomes is null)
+        {
+            return OutcomeBuilder.Consumers(k).Select(d => (d, OutcomeBuilder.Of(k, d)));
+        }
+
+        // Frozen: every invariant walks the same list.
+        return k.FrozenConsumers ??= [.. OutcomeBuilder.Consumers(k).Select(d => (d, OutcomeBuilder.Of(k, d)))];
+    }
 
     internal static string List(IEnumerable<StreamRef> refs) => "{" + string.Join(", ", refs) + "}";
 }

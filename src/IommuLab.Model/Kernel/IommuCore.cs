@@ -12,6 +12,9 @@ public sealed partial class Kernel
     /// <summary>Outcomes memoised while the quiescent checks run (<see cref="OutcomeBuilder.Freeze"/>); else null.</summary>
     internal Dictionary<Device, DeviceOutcome>? FrozenOutcomes { get; set; }
 
+    /// <summary>The consumers with their outcomes, once asked for inside a <see cref="OutcomeBuilder.Freeze"/> scope.</summary>
+    internal List<(Device Dev, DeviceOutcome O)>? FrozenConsumers { get; set; }
+
     /// <summary>Models the IOMMU platform driver's probe(): hardware init, then iommu_device_register().</summary>
     private async KTask<Errno> IommuDriverProbe(IommuInstance inst)
     {

@@ -124,7 +124,11 @@ public static class OutcomeBuilder
 
     private sealed class FreezeScope(Kernel k) : IDisposable
     {
-        public void Dispose() => k.FrozenOutcomes = null;
+        public void Dispose()
+        {
+            k.FrozenOutcomes = null;
+            k.FrozenConsumers = null;
+        }
     }
 
     private sealed class NoScope : IDisposable
