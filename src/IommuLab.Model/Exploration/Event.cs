@@ -8,11 +8,6 @@ namespace IommuLab.Model.Exploration;
 /// </summary>
 public sealed record ExecutedStep(int Process, int Seq, string Name, Access[] Accesses, int[] Spawned)
 {
-    // The objects this step touches and those it writes or locks, one bit per object hash: race detection compares
-    // every pair of steps of an execution, and the pairs that share no written object are told apart by two ANDs.
-    private readonly ulong _touched = ObjectBits(Accesses, writesOnly: false);
-    private readonly ulong _written = ObjectBits(Accesses, writesOnly: true);
-
     /// <summary>
     /// The dependency relation (docs/traces.md): same process; one created the other's process; or two accesses
     /// to one object where one writes, or two operations on one lock.
@@ -23,11 +18,6 @@ public sealed record ExecutedStep(int Process, int Seq, string Name, Access[] Ac
         if (Process == other.Process || Array.IndexOf(Spawned, other.Process) >= 0 || Array.IndexOf(other.Spawned, Process) >= 0)
         {
             return true;
-        }
-
-        if (((_written & other._touched) | (_touched & other._written)) == 0)
-        {
-            return false;
         }
 
         foreach (var a in Accesses)
@@ -42,20 +32,6 @@ public sealed record ExecutedStep(int Process, int Seq, string Name, Access[] Ac
         }
 
         return false;
-    }
-
-    private static ulong ObjectBits(Access[] accesses, bool writesOnly)
-    {
-        var bits = 0UL;
-        foreach (var a in accesses)
-        {
-            if (!writesOnly || a.IsLockOp || a.Kind == AccessKind.Write)
-            {
-                bits |= 1UL << (int)(unchecked(((uint)a.Object.Kind * 0x9E3779B1u) + ((uint)a.Object.Id * 0x85EBCA6Bu)) >> 26);
-            }
-        }
-
-        return bits;
     }
 
     /// <summary>A fine step whose only access is this lock operation.</summary>

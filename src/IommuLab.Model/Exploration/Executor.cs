@@ -24,29 +24,15 @@ public sealed class Executor
     private readonly Dictionary<string, int> _ids = new(StringComparer.Ordinal);
     private readonly List<string> _keys = [];
 
-    // The same ids by key object: a system builds each process key once, so most lookups hit here without hashing the text.
-    private readonly Dictionary<string, int> _idsByReference = new(ReferenceEqualityComparer.Instance);
-
     public IReadOnlyList<string> Keys => _keys;
 
     public int Intern(string key)
     {
-        ArgumentNullException.ThrowIfNull(key);
-        if (_idsByReference.TryGetValue(key, out var known))
-        {
-            return known;
-        }
-
         if (!_ids.TryGetValue(key, out var id))
         {
             id = _keys.Count;
             _ids.Add(key, id);
             _keys.Add(key);
-        }
-
-        if (_idsByReference.Count < 4096)
-        {
-            _idsByReference.Add(key, id);
         }
 
         return id;

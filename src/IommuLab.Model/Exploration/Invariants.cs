@@ -45,13 +45,10 @@ public static class Invariants
 
     internal static IEnumerable<(Device Dev, DeviceOutcome O)> Consumers(Kernel.Kernel k)
     {
-        if (k.FrozenOutcomes is null)
-        {
-            return OutcomeBuilder.Consumers(k).Select(d => (d, OutcomeBuilder.Of(k, d)));
-        }
+        var all = OutcomeBuilder.Consumers(k).Select(d => (d, OutcomeBuilder.Of(k, d)));
 
         // Frozen: every invariant walks the same list.
-        return k.FrozenConsumers ??= [.. OutcomeBuilder.Consumers(k).Select(d => (d, OutcomeBuilder.Of(k, d)))];
+        return k.FrozenOutcomes is null ? all : k.FrozenConsumers ??= [.. all];
     }
 
     internal static string List(IEnumerable<StreamRef> refs) => "{" + string.Join(", ", refs) + "}";

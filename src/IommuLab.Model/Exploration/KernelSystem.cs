@@ -70,33 +70,25 @@ public sealed class KernelSystem : IExplorable
 
     internal ImmutableHashSet<string> Paths { get; }
 
-    private (string Key, string Name)?[]? _probeNames;
+    /// <summary>The process keys and step names a device's processes carry (its PROBE as a consumer, its REG as an instance).</summary>
+    internal sealed record DeviceNames(string ProbeKey, string Probe, string RegKey, string Reg, string RegBind, string Bind);
+
+    private DeviceNames?[]? _names;
 
     /// <summary>
-    /// The PROBE process's key and name of the consumer at <paramref name="position"/>, built once per system (two
-    /// threads filling one slot build the same strings).
+    /// The names of the device at <paramref name="position"/>, built once per system rather than in every execution
+    /// (two threads filling one slot build equal names).
     /// </summary>
-    internal (string Key, string Name) ProbeNames(int position, Device dev)
+    internal DeviceNames NamesOf(int position, Device dev)
     {
-        var names = _probeNames ??= new (string, string)?[Platform.Devices.Count];
-        return names[position] ??= ($"probe:{dev.Info.Path}", $"PROBE({KernelSystemRun.Label(dev)})");
-    }
+        var names = _names ??= new DeviceNames?[Platform.Devices.Count];
+        return names[position] ??= Make(dev);
 
-    private (string Key, string Reg, string RegBind, string Bind)?[]? _regNames;
-
-    /// <summary>The REG process's key and the names of its steps for the instance device at <paramref name="position"/>, built once per system.</summary>
-    internal (string Key, string Reg, string RegBind, string Bind) RegNames(int position, Device dev)
-    {
-        var names = _regNames ??= new (string, string, string, string)?[Platform.Devices.Count];
-        if (names[position] is { } known)
+        static DeviceNames Make(Device dev)
         {
-            return known;
+            var label = KernelSystemRun.Label(dev);
+            return new($"probe:{dev.Info.Path}", $"PROBE({label})", $"reg:{dev.Info.Path}", $"REG({label})", $"REG/BIND({label})", $"BIND({label})");
         }
-
-        var label = KernelSystemRun.Label(dev);
-        var made = ($"reg:{dev.Info.Path}", $"REG({label})", $"REG/BIND({label})", $"BIND({label})");
-        names[position] = made;
-        return made;
     }
 
     /// <summary>The most points one coarse step (or the boot) recorded so far: sizes the next run's record once.</summary>
@@ -201,25 +193,25 @@ public sealed class KernelSystemRun : IExplorableRun
             }
 
             var dev = k.Devices[inst.Info.Device];
-            var names = system.RegNames(inst.Info.Device, dev);
+            var names = system.NamesOf(inst.Info.Device, dev);
             if (foreign.Contains(ix))
             {
                 // A foreign registration: its walk reaches this cluster's devices; it is never bound here (a
                 // driver_bound() trigger only retries deferred devices, as the cluster's own BINDs do).
                 k.BindHeld.Add(dev);
-                Add(names.Key, names.Reg, [(names.Reg, () => k.DriverProbeDevice(dev))]);
+                Add(names.RegKey, names.Reg, [(names.Reg, () => k.DriverProbeDevice(dev))]);
                 continue;
             }
 
             if (fine)
             {
-                Add(names.Key, names.Reg, [(names.Reg, () => k.DriverProbeDevice(dev))]);
+                Add(names.RegKey, names.Reg, [(names.Reg, () => k.DriverProbeDevice(dev))]);
             }
             else
             {
                 // REG(X) then BIND(X): driver_bound() waits for the BIND step (spec §0.3).
                 k.BindHeld.Add(dev);
-                Add(names.Key, names.RegBind,
+                Add(names.RegKey, names.RegBind,
                 [
                     (names.Reg, () => k.DriverProbeDevice(dev)),
                     (names.Bind, () => dev.State != DriverState.Bound && dev.HasDriverSet ? k.DriverBound(dev) : KTask.Completed),
@@ -559,8 +551,8 @@ public sealed class KernelSystemRun : IExplorableRun
     private void AddProbe(int c)
     {
         var dev = Kernel.Devices[c];
-        var (key, name) = _system.ProbeNames(c, dev);
-        Add(key, name, [(name, () => Kernel.DriverProbeDevice(dev))]);
+        var names = _system.NamesOf(c, dev);
+        Add(names.ProbeKey, names.Probe, [(names.Probe, () => Kernel.DriverProbeDevice(dev))]);
     }
 
     /// <summary>

@@ -59,7 +59,7 @@ public static class OutcomeBuilder
     public static IReadOnlyList<FwRef> FirmwareRefs(PlatformDevice dev)
     {
         ArgumentNullException.ThrowIfNull(dev);
-        return dev.Iommus.AvailableList;
+        return dev.Iommus.Available;
     }
 
     public static StreamRef Ref(FwRef r) => new(r.TargetPath, r.Args.Length > 0 ? r.Args[0] : 0);

@@ -52,10 +52,9 @@ public sealed record FwRef(int Index, string TargetPath, int? Instance, bool Tar
 public sealed record FwRefList(ImmutableArray<FwRef> Refs, Errno EndErrno, string? EndLog)
 {
     private readonly ImmutableArray<FwRef> _refs = Refs;
-    private readonly ImmutableArray<FwRef> _available = Prefix(Refs);
 
-    // The same, boxed once: the checks ask for it as a list several times per consumer and execution.
-    private readonly IReadOnlyList<FwRef> _availableList = Prefix(Refs);
+    // Boxed once: the checks ask for it as a list several times per consumer and execution.
+    private readonly IReadOnlyList<FwRef> _available = Prefix(Refs);
 
     public ImmutableArray<FwRef> Refs
     {
@@ -64,15 +63,11 @@ public sealed record FwRefList(ImmutableArray<FwRef> Refs, Errno EndErrno, strin
         {
             _refs = value;
             _available = Prefix(value);
-            _availableList = _available;
         }
     }
 
     /// <summary>F(D): the references up to the first unavailable target (computed once: every check asks for it).</summary>
-    internal ImmutableArray<FwRef> Available => _available;
-
-    /// <summary><see cref="Available"/> as a list, without boxing it at every call.</summary>
-    internal IReadOnlyList<FwRef> AvailableList => _availableList;
+    internal IReadOnlyList<FwRef> Available => _available;
 
     /// <summary>
     /// The list ends with an error the kernel returns (a PCI alias's of_map_id() failure stops
@@ -84,7 +79,7 @@ public sealed record FwRefList(ImmutableArray<FwRef> Refs, Errno EndErrno, strin
 
     public bool IsEmpty => Refs.IsEmpty;
 
-    private static ImmutableArray<FwRef> Prefix(ImmutableArray<FwRef> refs)
+    private static IReadOnlyList<FwRef> Prefix(ImmutableArray<FwRef> refs)
     {
         var n = 0;
         while (n < refs.Length && refs[n].TargetAvailable)

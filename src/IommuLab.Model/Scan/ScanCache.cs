@@ -131,12 +131,12 @@ public sealed class ScanCache
         if (switches is not null)
         {
             // The same text w.Value(switches) writes, formed once per profile: it is asked for at every cluster.
-            w.Raw(_switchesText.GetOrAdd(switches, s =>
+            w.Raw(_switchesText.GetOrAdd(switches, static (s, properties) =>
             {
-                var sw = new CanonicalWriter(_properties);
+                var sw = new CanonicalWriter(properties);
                 sw.Value(s);
                 return sw.Text();
-            }));
+            }, _properties));
         }
 
         w.Value(options.Granularity);
